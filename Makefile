@@ -1,0 +1,34 @@
+# One entry point per chore. Each target creates the virtual environment it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export DOZOR_DATA_DIR ?= var
+
+.PHONY: run test test-sqlite test-postgres lint bench migrate clean
+
+$(BIN)/dozor: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+## Install, migrate and start Dozor on SQLite at http://127.0.0.1:8000 (data in var/).
+run: $(BIN)/dozor
+	$(BIN)/dozor migrate
+	$(BIN)/dozor serve
+
+## Install everything the tests need and run the whole suite, on SQLite and on PostgreSQL.
+test: $(BIN)/dozor
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(BIN)/dozor
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: $(BIN)/dozor
+	$(BIN)/python -m bench.engine
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache

@@ -1,0 +1,3 @@
+"""Dozor: self-hosted uptime monitoring and alerting."""
+
+__version__ = "0.1.0"

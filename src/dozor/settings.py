@@ -1,0 +1,149 @@
+"""Every setting Dozor reads, in one validated class.
+
+Values come, in order of precedence, from environment variables ``DOZOR_<NAME>``,
+from ``DOZOR_<NAME>_FILE`` (a path whose content is the value, for secrets), and
+from an optional TOML or YAML file named by ``DOZOR_CONFIG``. A bad value stops
+start-up with a message naming the setting::
+
+    >>> Settings.load({"DOZOR_PORT": "80"}).port
+    80
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from dozor.core.durations import parse_duration
+
+PREFIX = "DOZOR_"
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names it."""
+
+
+def _strict_bool(value: object) -> object:
+    # "yes", "1" and "on" are how typos become production outages: only true/false.
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        raise ValueError("must be true or false")
+    return value
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    return value
+
+
+StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Field(Path("var"), description="Where the SQLite database and keys live.")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; empty means SQLite at <data_dir>/dozor.db."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_url: str = Field("", description="Base URL people reach Dozor at (for push URLs).")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    location: str = Field("local", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    user_agent: str = "Dozor/0.1 (uptime monitor)"
+    allow_private_targets: StrictBool = Field(
+        True, description="Self-hosted default; multi-tenant installs set false."
+    )
+
+    max_concurrency: int = Field(500, ge=1, le=100_000)
+    per_host_concurrency: int = Field(20, ge=1, le=10_000)
+    default_interval: Duration = timedelta(seconds=60)
+    min_interval: Duration = timedelta(seconds=10)
+    flush_interval: Duration = timedelta(seconds=1)
+    flush_batch: int = Field(1000, ge=1, le=100_000)
+    reload_interval: Duration = timedelta(seconds=2)
+
+    retention_raw: Duration = Field(timedelta(days=14), description="Raw check results.")
+    retention_hourly: Duration = Field(timedelta(days=90), description="Hourly rollups.")
+    retention_daily: Duration = Field(timedelta(days=730), description="Daily rollups.")
+    retention_messages: Duration = Field(timedelta(days=365), description="Message traffic.")
+    retention_interval: Duration = timedelta(hours=1)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'dozor.db'}"
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from the environment (and DOZOR_CONFIG); raise SettingsError."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        config_path = env.get(f"{PREFIX}CONFIG")
+        if config_path:
+            values.update(_read_config_file(Path(config_path)))
+        values.update(_from_environment(env, set(cls.model_fields)))
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            raise SettingsError(_describe(error)) from None
+
+
+def _from_environment(env: Mapping[str, str], names: set[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name in names:
+        key = PREFIX + name.upper()
+        if key in env:
+            found[name] = env[key]
+        elif key + "_FILE" in env:
+            path = Path(env[key + "_FILE"])
+            try:
+                found[name] = path.read_text().strip()
+            except OSError as error:
+                raise SettingsError(f"{key}_FILE: cannot read {path}: {error.strerror}") from None
+    unknown = [
+        k for k in env
+        if k.startswith(PREFIX) and k != f"{PREFIX}CONFIG" and not k.startswith(f"{PREFIX}TEST_")
+        and k.removeprefix(PREFIX).removesuffix("_FILE").lower() not in names
+    ]
+    if unknown:
+        raise SettingsError(f"{sorted(unknown)[0]}: unknown setting")
+    return found
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise SettingsError(f"DOZOR_CONFIG: cannot read {path}: {error.strerror}") from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+        raise SettingsError(f"DOZOR_CONFIG: {path} is not valid: {error}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"DOZOR_CONFIG: {path} must hold a mapping of settings")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"])
+        lines.append(f"{PREFIX}{name.upper()}: {problem['msg']}")
+    return "\n".join(lines)

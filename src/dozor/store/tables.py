@@ -1,0 +1,220 @@
+"""The database schema, as SQLAlchemy Core tables. Alembic migrations must match it
+(a test compares them).
+
+Every object belongs to an organisation; every result carries the location that
+measured it. Times are UTC: ``UTCDateTime`` columns for ordinary rows, and integer
+epoch milliseconds in the two hot tables (``results`` and the rollups), where eight
+bytes a timestamp and a WITHOUT ROWID primary key keep a stored result near 20 bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+naming = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=naming)
+
+
+def _created() -> Column[datetime]:
+    return Column("created_at", UTCDateTime, nullable=False, default=lambda: datetime.now(UTC))
+
+
+organizations = Table(
+    "organizations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("plan", String(20), nullable=False, default="free"),
+    _created(),
+)
+
+locations = Table(
+    "locations", metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    _created(),
+)
+
+monitors = Table(
+    "monitors", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("interval_ms", Integer, nullable=False),
+    Column("retry_interval_ms", Integer, nullable=False),
+    Column("timeout_ms", Integer, nullable=False),
+    Column("confirm_after", SmallInteger, nullable=False),
+    Column("recover_after", SmallInteger, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("managed_by", String(20)),  # "yaml" for monitors `dozor apply` owns
+    Column("push_token", String(64), unique=True),  # heartbeat monitors only
+    Column("revision", BigInteger, nullable=False),
+    _created(),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("org_id", "name"),
+)
+
+monitor_state = Table(
+    "monitor_state", metadata,
+    Column("monitor_id", ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("since", UTCDateTime),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("successes", Integer, nullable=False, default=0),
+    Column("history", BigInteger, nullable=False, default=0),
+    Column("history_len", SmallInteger, nullable=False, default=0),
+    Column("flapping", Boolean, nullable=False, default=False),
+    Column("incident_id", ForeignKey("incidents.id", ondelete="SET NULL")),
+    Column("last_checked_at", UTCDateTime),
+    Column("last_latency_ms", Float),
+    Column("last_error", SmallInteger),
+    Column("last_message", Text),
+    Column("last_ping_at", UTCDateTime),
+    Column("last_start_at", UTCDateTime),
+    Column("last_ping_kind", String(10)),
+)
+
+results = Table(
+    "results", metadata,
+    Column("monitor_id", ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True),
+    Column("at", BigInteger, primary_key=True),  # epoch milliseconds, UTC
+    Column("location_id", SmallInteger, primary_key=True),
+    Column("status", SmallInteger, nullable=False),  # core.types.ResultStatus
+    Column("latency_ms", Integer),
+    Column("error", SmallInteger),  # core.types.ErrorCode
+    Column("detail", Text),  # JSON, only on failures and state changes
+    sqlite_with_rowid=False,
+)
+
+
+def _rollup_table(name: str) -> Table:
+    return Table(
+        name, metadata,
+        Column("monitor_id", ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True),
+        Column("location_id", SmallInteger, primary_key=True),
+        Column("bucket", BigInteger, primary_key=True),  # epoch seconds of the period start
+        Column("checks", Integer, nullable=False),
+        Column("up", Integer, nullable=False),
+        Column("timed", Integer, nullable=False),  # checks that measured a latency
+        Column("latency_sum", Float, nullable=False),
+        Column("latency_min", Float),
+        Column("latency_max", Float),
+        Column("p50", Float),
+        Column("p95", Float),
+        Column("p99", Float),
+        Column("histogram", Text, nullable=False),  # engine.rollups.Histogram, mergeable
+        sqlite_with_rowid=False,
+    )
+
+
+rollups_hourly = _rollup_table("rollups_hourly")
+rollups_daily = _rollup_table("rollups_daily")
+
+incidents = Table(
+    "incidents", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("monitor_id", ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+    Column("cause", Text, nullable=False),
+    Column("first_error", SmallInteger),
+    Column("location_id", SmallInteger),
+    Column("resolution", String(20)),  # recovered | paused | deleted
+    Index("ix_incidents_monitor_opened", "monitor_id", "opened_at"),
+    Index("ix_incidents_org_opened", "org_id", "opened_at"),
+)
+
+# The durable feed of state changes, written in the same transaction as the results
+# that caused them; the alert router reads it and writes outbox messages beside it.
+state_changes = Table(
+    "state_changes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("monitor_id", ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("previous", String(16), nullable=False),
+    Column("current", String(16), nullable=False),
+    Column("flapping", Boolean, nullable=False),
+    Column("incident_id", ForeignKey("incidents.id", ondelete="SET NULL")),
+    Column("reason", Text),
+    Index("ix_state_changes_monitor_at", "monitor_id", "at"),
+)
+
+maintenance_windows = Table(
+    "maintenance_windows", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("starts_at", UTCDateTime),  # one-off windows
+    Column("ends_at", UTCDateTime),
+    Column("cron", String(120)),  # recurring windows: start times ...
+    Column("duration_ms", BigInteger),  # ... each lasting this long
+    Column("timezone", String(64), nullable=False, default="UTC"),
+    Column("all_monitors", Boolean, nullable=False, default=False),
+    Column("monitor_names", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("managed_by", String(20)),
+    Column("revision", BigInteger, nullable=False),
+    _created(),
+    UniqueConstraint("org_id", "name"),
+)
+
+# Small key/value facts about the installation, e.g. the configuration revision that
+# running servers poll to pick up changes made by other processes.
+meta = Table(
+    "meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)

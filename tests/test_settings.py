@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from dozor.settings import Settings, SettingsError
+
+
+def test_defaults_need_nothing_and_use_sqlite_in_var() -> None:
+    settings = Settings.load({})
+    assert settings.resolved_database_url == "sqlite+aiosqlite:///var/dozor.db"
+    assert settings.port == 8000
+
+
+def test_environment_values_are_parsed() -> None:
+    settings = Settings.load({"DOZOR_PORT": "9000", "DOZOR_RETENTION_RAW": "7d",
+                              "DOZOR_ALLOW_PRIVATE_TARGETS": "false"})
+    assert settings.port == 9000
+    assert settings.retention_raw == timedelta(days=7)
+    assert settings.allow_private_targets is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("DOZOR_PORT", "eighty"), ("DOZOR_PORT", "70000"), ("DOZOR_ALLOW_PRIVATE_TARGETS", "yes"),
+     ("DOZOR_RETENTION_RAW", "a week"), ("DOZOR_LOG_LEVEL", "loud"), ("DOZOR_LOCATION", "Not ok")],
+)
+def test_a_bad_value_names_the_setting(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.load({variable: value})
+
+
+def test_an_unknown_setting_is_refused_by_name() -> None:
+    with pytest.raises(SettingsError, match="DOZOR_PROT"):
+        Settings.load({"DOZOR_PROT": "80"})
+
+
+def test_secrets_can_come_from_files(tmp_path: Path) -> None:
+    secret = tmp_path / "url"
+    secret.write_text("postgresql://dozor@db/dozor\n")
+    settings = Settings.load({"DOZOR_DATABASE_URL_FILE": str(secret)})
+    assert settings.database_url == "postgresql://dozor@db/dozor"
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("dozor.toml", 'port = 8100\nretention-raw = "3d"\n'),
+    ("dozor.yaml", "port: 8100\nretention-raw: 3d\n"),
+])
+def test_a_config_file_is_read_and_the_environment_wins(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    settings = Settings.load({"DOZOR_CONFIG": str(path)})
+    assert settings.port == 8100 and settings.retention_raw == timedelta(days=3)
+    assert Settings.load({"DOZOR_CONFIG": str(path), "DOZOR_PORT": "8200"}).port == 8200
+
+
+def test_a_bad_value_in_the_config_file_names_the_setting(tmp_path: Path) -> None:
+    path = tmp_path / "dozor.toml"
+    path.write_text('per-host-concurrency = 0\n')
+    with pytest.raises(SettingsError, match="DOZOR_PER_HOST_CONCURRENCY"):
+        Settings.load({"DOZOR_CONFIG": str(path)})
