@@ -1,0 +1,5 @@
+"""Check kinds. Importing this package registers every kind (see ``base.register``)."""
+
+from dozor.checks.base import CheckConfig, CheckContext, get_check, kinds, parse_config
+
+__all__ = ["CheckConfig", "CheckContext", "get_check", "kinds", "parse_config"]
