@@ -56,6 +56,8 @@ class CheckContext:
 
 
 class Check(Protocol):
+    """A check kind. Optional class flags: ``receives_pings`` (give monitors a push URL)."""
+
     kind: ClassVar[str]
     Config: ClassVar[type[CheckConfig]]
 
@@ -82,6 +84,11 @@ def get_check(kind: str) -> Check:
     except KeyError:
         known = ", ".join(sorted(_REGISTRY))
         raise KeyError(f"unknown check kind {kind!r} (known: {known})") from None
+
+
+def receives_pings(kind: str) -> bool:
+    """Whether monitors of this kind get a push URL (heartbeat-style kinds say so)."""
+    return bool(getattr(get_check(kind), "receives_pings", False))
 
 
 def kinds() -> list[str]:

@@ -78,7 +78,7 @@ organizations = Table(
 
 locations = Table(
     "locations", metadata,
-    Column("id", SmallInteger, primary_key=True),
+    Column("id", Integer, primary_key=True),  # INTEGER: SQLite only autoincrements that
     Column("name", String(64), nullable=False, unique=True),
     _created(),
 )

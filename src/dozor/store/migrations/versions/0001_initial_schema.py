@@ -22,7 +22,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table('locations',
-    sa.Column('id', sa.SmallInteger(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_locations')),

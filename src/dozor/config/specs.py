@@ -1,0 +1,291 @@
+"""What a person writes to describe a monitor or a maintenance window, validated.
+
+The same specs serve YAML files, the command line and (later) the API. A monitor is a
+flat mapping, as in Gatus: the common keys below plus the keys of its kind's config::
+
+    name: Homepage
+    kind: http
+    url: https://example.com
+    interval: 1m
+    conditions: ["[STATUS] == 200"]
+
+Every problem is reported as a :class:`Problem` with the path of the field, so a YAML
+loader can point at the line.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from dozor.checks import CheckConfig, get_check
+from dozor.core.durations import format_duration, parse_duration
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        where = ".".join(str(part) for part in self.path)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class SpecError(Exception):
+    """One or more problems in what a person wrote; nothing has been applied."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              alias_generator=lambda name: name.replace("_", "-"))
+
+
+class MonitorFields(_Spec):
+    """The keys every monitor has, whatever its kind."""
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: str
+    interval: Duration = timedelta(seconds=60)
+    retry_interval: Duration | None = None
+    timeout: Duration | None = None
+    confirm_after: int = Field(3, ge=1, le=50)
+    recover_after: int = Field(1, ge=1, le=50)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
+    paused: bool = False
+
+    @model_validator(mode="after")
+    def _timings_fit(self) -> MonitorFields:
+        if self.interval < timedelta(seconds=1) or self.interval > timedelta(days=7):
+            raise ValueError("interval must be between 1s and 7d")
+        if self.retry_interval is not None and not (
+            timedelta(seconds=1) <= self.retry_interval <= self.interval
+        ):
+            raise ValueError("retry-interval must be between 1s and the interval")
+        if self.timeout is not None and not (
+            timedelta(milliseconds=100) <= self.timeout <= self.interval
+        ):
+            raise ValueError("timeout must be between 100ms and the interval")
+        return self
+
+
+def default_retry_interval(interval: timedelta) -> timedelta:
+    # A shorter retry confirms an outage sooner: a third of the interval, at least 5s.
+    return min(max(timedelta(seconds=5), interval / 3), interval)
+
+
+def default_timeout(interval: timedelta) -> timedelta:
+    return min(timedelta(seconds=10), interval * 0.8)
+
+
+COMMON_KEYS = frozenset(
+    alias for name, field in MonitorFields.model_fields.items()
+    for alias in (field.alias or name, name)
+)
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    fields: MonitorFields
+    config: CheckConfig
+
+    @property
+    def name(self) -> str:
+        return self.fields.name
+
+    @property
+    def retry_interval(self) -> timedelta:
+        return self.fields.retry_interval or default_retry_interval(self.fields.interval)
+
+    @property
+    def timeout(self) -> timedelta:
+        return self.fields.timeout or default_timeout(self.fields.interval)
+
+    def row_values(self) -> dict[str, Any]:
+        """Column values for the monitors table (without ids and timestamps)."""
+        return {
+            "name": self.fields.name,
+            "kind": self.fields.kind,
+            "config": to_plain(self.config.model_dump(by_alias=True, exclude_defaults=True)),
+            "interval_ms": _ms(self.fields.interval),
+            "retry_interval_ms": _ms(self.retry_interval),
+            "timeout_ms": _ms(self.timeout),
+            "confirm_after": self.fields.confirm_after,
+            "recover_after": self.fields.recover_after,
+            "tags": sorted(set(self.fields.tags)),
+            "paused": self.fields.paused,
+        }
+
+
+def parse_monitor(data: object) -> MonitorSpec:
+    """Validate one monitor mapping; raise SpecError naming every bad field."""
+    if not isinstance(data, dict):
+        raise SpecError([Problem((), "a monitor must be a mapping of keys to values")])
+    common = {k: v for k, v in data.items() if k in COMMON_KEYS}
+    rest = {k: v for k, v in data.items() if k not in COMMON_KEYS}
+    problems: list[Problem] = []
+    fields = _validate(MonitorFields, common, problems)
+    kind = data.get("kind")
+    config = None
+    if isinstance(kind, str):
+        try:
+            config_class = get_check(kind).Config
+        except KeyError as error:
+            problems.append(Problem(("kind",), str(error.args[0])))
+        else:
+            config = _validate(config_class, rest, problems)
+    if problems or fields is None or config is None:
+        raise SpecError(problems or [Problem((), "invalid monitor")])
+    return MonitorSpec(fields, config)
+
+
+def spec_from_row(row: Any) -> MonitorSpec:
+    """Rebuild the spec of a stored monitor (for export and comparison)."""
+    fields = MonitorFields(
+        name=row.name, kind=row.kind, interval=timedelta(milliseconds=row.interval_ms),
+        retry_interval=timedelta(milliseconds=row.retry_interval_ms),
+        timeout=timedelta(milliseconds=row.timeout_ms), confirm_after=row.confirm_after,
+        recover_after=row.recover_after, tags=list(row.tags), paused=row.paused,
+    )
+    return MonitorSpec(fields, get_check(row.kind).Config.model_validate(row.config))
+
+
+def spec_to_mapping(spec: MonitorSpec) -> dict[str, Any]:
+    """The shortest mapping that parse_monitor reads back as the same monitor."""
+    fields = spec.fields
+    out: dict[str, Any] = {"name": fields.name, "kind": fields.kind}
+    out.update(spec.row_values()["config"])
+    out["interval"] = format_duration(fields.interval)
+    if spec.retry_interval != default_retry_interval(fields.interval):
+        out["retry-interval"] = format_duration(spec.retry_interval)
+    if spec.timeout != default_timeout(fields.interval):
+        out["timeout"] = format_duration(spec.timeout)
+    for key, default in (("confirm_after", 3), ("recover_after", 1)):
+        if getattr(fields, key) != default:
+            out[key.replace("_", "-")] = getattr(fields, key)
+    if fields.tags:
+        out["tags"] = sorted(set(fields.tags))
+    if fields.paused:
+        out["paused"] = True
+    return out
+
+
+class MaintenanceSpec(_Spec):
+    """A one-off window (start, end) or a recurring one (cron, duration), in a time zone."""
+
+    name: str = Field(min_length=1, max_length=200)
+    start: datetime | None = None
+    end: datetime | None = None
+    cron: str | None = None
+    duration: Duration | None = None
+    timezone: str = "UTC"
+    monitors: list[str] = []
+    tags: list[str] = []
+    all_monitors: bool = False
+
+    @model_validator(mode="after")
+    def _shape(self) -> MaintenanceSpec:
+        try:
+            zone = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone: unknown time zone {self.timezone!r}") from None
+        one_off = self.start is not None or self.end is not None
+        if one_off == (self.cron is not None):
+            raise ValueError("give either start and end, or cron and duration")
+        if one_off:
+            if self.start is None or self.end is None:
+                raise ValueError("a one-off window needs both start and end")
+            if _zoned(self.end, zone) <= _zoned(self.start, zone):
+                raise ValueError("end must be after start")
+        else:
+            if not croniter.is_valid(self.cron or ""):
+                raise ValueError(f"cron: not a valid cron expression: {self.cron!r}")
+            if self.duration is None or self.duration <= timedelta(0):
+                raise ValueError("duration: a recurring window needs a positive duration")
+        if not (self.monitors or self.tags or self.all_monitors):
+            raise ValueError("name the monitors, tags, or set all-monitors: true")
+        return self
+
+
+    def bounds_utc(self) -> tuple[datetime | None, datetime | None]:
+        """A one-off window's start and end in UTC; (None, None) for a recurring one."""
+        if self.start is None or self.end is None:
+            return None, None
+        zone = ZoneInfo(self.timezone)
+        return _zoned(self.start, zone), _zoned(self.end, zone)
+
+
+def _zoned(moment: datetime, zone: ZoneInfo) -> datetime:
+    # A time written without an offset means wall time in the window's time zone.
+    local = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+    return local.astimezone(UTC)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validate(model: type[M], data: dict[str, Any], problems: list[Problem]) -> M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        for item in error.errors():
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(Problem(tuple(item["loc"]), message))
+        return None
+
+
+def _ms(value: timedelta) -> int:
+    return round(value.total_seconds() * 1000)
+
+
+def to_plain(value: Any) -> Any:
+    """Config values as plain YAML/JSON data that the Config model reads back.
+
+    Secrets are revealed here on purpose: this is what is stored and exported.
+    """
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_plain(v) for v in value]
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, enum.Enum):
+        return to_plain(value.value)
+    if isinstance(value, BaseModel):
+        return to_plain(value.model_dump(by_alias=True, exclude_defaults=True))
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

@@ -1,0 +1,221 @@
+"""The monitoring engine: schedule, check, evaluate, persist; follow configuration live.
+
+Start-up loads every monitor with its stored state and places its next run after its
+last stored run (restart-safe); monitors that are overdue are spread over one interval
+instead of all running at once. While running, it polls the configuration revision
+and applies added, changed, paused and removed monitors and maintenance windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dozor.checks.base import HeartbeatSignals
+from dozor.core.maintenance import Window
+from dozor.core.statemachine import Tracker
+from dozor.core.types import MonitorState
+from dozor.engine.evaluator import Evaluator
+from dozor.engine.ingest import ResultWriter
+from dozor.engine.model import ActiveMonitor
+from dozor.engine.runner import Runner
+from dozor.engine.scheduler import Job, Scheduler, spread_offset
+from dozor.outbound import Outbound
+from dozor.settings import Settings
+from dozor.store import monitors as store
+from dozor.store import tables as t
+from dozor.store.retention import Windows, prune
+from dozor.store.upsert import insert_missing
+
+log = logging.getLogger(__name__)
+PING_KINDS = ("success", "fail", "start")
+
+
+class Engine:
+    def __init__(self, settings: Settings, database: AsyncEngine,
+                 outbound: Outbound | None = None) -> None:
+        self.settings = settings
+        self.database = database
+        self.outbound = outbound or Outbound(settings.user_agent)
+        self.evaluator = Evaluator()
+        self.runner = Runner(self.outbound)
+        self.monitors: dict[int, ActiveMonitor] = {}
+        self.signals: dict[int, HeartbeatSignals] = {}
+        self._by_token: dict[str, int] = {}
+        self._revision = -1
+        self._tasks: list[asyncio.Task[None]] = []
+        self.writer: ResultWriter
+        self.scheduler: Scheduler
+
+    async def start(self) -> None:
+        location_id = await ensure_location(self.database, self.settings.location)
+        self.writer = ResultWriter(self.database, location_id, self.settings.flush_batch)
+        self.scheduler = Scheduler(self._run, self.settings.max_concurrency,
+                                   self.settings.per_host_concurrency)
+        await self.reload()
+        s = self.settings
+        self._spawn(self.scheduler.run_forever())
+        self._spawn(self.writer.run_forever(s.flush_interval.total_seconds()))
+        self._spawn(self._every(s.reload_interval, self.reload))
+        self._spawn(self._every(s.retention_interval, self.prune))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.writer.flush()
+        await self.outbound.close()
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        self._tasks.append(asyncio.ensure_future(work))
+
+    async def _every(self, period: timedelta, action: Callable[[], Awaitable[Any]]) -> None:
+        while True:
+            await asyncio.sleep(period.total_seconds())
+            try:
+                await action()
+            except Exception:
+                log.exception("periodic %s failed", getattr(action, "__name__", action))
+
+    async def _run(self, job: Job, due: float) -> float:
+        monitor = self.monitors.get(job.monitor_id)
+        if monitor is None:
+            return 60.0
+        outcome = await self.runner.run(monitor, self.signals.get(monitor.id))
+        self.writer.add(self.evaluator.evaluate(monitor, outcome, datetime.now(UTC)))
+        return self.evaluator.next_delay(monitor)
+
+    async def reload(self) -> None:
+        """Apply configuration changes made since the last reload (all of it the first time)."""
+        async with self.database.connect() as connection:
+            revision = await store.current_revision(connection)
+            if revision == self._revision:
+                return
+            first = self._revision < 0
+            rows = await store.list_monitors(connection, since_revision=None if first
+                                             else self._revision)
+            present = await store.monitor_ids(connection)
+            states = await _load_states(connection, [r.id for r in rows if r.id not in
+                                                     self.monitors], everything=first)
+            windows = await store.list_maintenance(connection)
+        self.evaluator.set_windows(_window(w) for w in windows)
+        for monitor_id in set(self.monitors) - present:
+            self._drop(monitor_id)
+        for row in rows:
+            self._apply(row, states.get(row.id))
+        self._revision = revision
+
+    def _apply(self, row: Any, state: Any | None) -> None:
+        try:
+            monitor = ActiveMonitor.from_row(row)
+        except Exception as error:
+            log.error("monitor %s (%s) has an invalid stored config: %s", row.id, row.name, error)
+            return
+        previous = self.monitors.get(monitor.id)
+        self.monitors[monitor.id] = monitor
+        if monitor.push_token:
+            self._by_token[monitor.push_token] = monitor.id
+        if state is not None and previous is None:  # memory is newer than the database
+            self.evaluator.trackers[monitor.id] = _tracker(state)
+            self.signals[monitor.id] = HeartbeatSignals(
+                state.last_ping_at, state.last_start_at, state.last_ping_kind)
+        self._apply_pause(monitor)
+        if monitor.paused:
+            self.scheduler.remove(monitor.id)
+        else:
+            self.scheduler.add(monitor.job, self._first_due(monitor, state, previous))
+
+    def _apply_pause(self, monitor: ActiveMonitor) -> None:
+        paused_now = self.evaluator.state(monitor.id) is MonitorState.PAUSED
+        if monitor.paused != paused_now:
+            change = self.evaluator.set_paused(monitor, monitor.paused, datetime.now(UTC))
+            if change is not None:
+                self.writer.add(change)
+
+    def _first_due(self, monitor: ActiveMonitor, state: Any | None,
+                   previous: ActiveMonitor | None) -> float:
+        now = self.scheduler.now()
+        if previous is not None:  # changed while running: check the new config soon
+            return now + spread_offset(monitor.id, min(monitor.interval, 5.0))
+        last = state.last_checked_at if state is not None else None
+        if last is not None:
+            wait: float = (last - datetime.now(UTC)).total_seconds() + monitor.interval
+            if 0 <= wait <= monitor.interval:
+                return now + wait
+        return now + spread_offset(monitor.id, monitor.interval)
+
+    def _drop(self, monitor_id: int) -> None:
+        monitor = self.monitors.pop(monitor_id, None)
+        if monitor and monitor.push_token:
+            self._by_token.pop(monitor.push_token, None)
+        self.scheduler.remove(monitor_id)
+        self.evaluator.trackers.pop(monitor_id, None)
+        self.signals.pop(monitor_id, None)
+        self.writer.forget(monitor_id)
+
+    async def record_ping(self, token: str, kind: str = "success") -> bool:
+        """A heartbeat ping arrived. False when no monitor has this push token."""
+        if kind not in PING_KINDS:
+            raise ValueError(f"unknown ping kind {kind!r}")
+        monitor_id = self._by_token.get(token)
+        if monitor_id is None:
+            return False
+        now = datetime.now(UTC)
+        signals = self.signals.setdefault(monitor_id, HeartbeatSignals())
+        values: dict[str, Any] = {"last_ping_kind": kind}
+        if kind == "start":
+            signals.last_start_at = values["last_start_at"] = now
+        else:
+            signals.last_ping_at = values["last_ping_at"] = now
+        signals.last_ping_kind = kind
+        async with self.database.begin() as connection:
+            await connection.execute(update(t.monitor_state)
+                                     .where(t.monitor_state.c.monitor_id == monitor_id)
+                                     .values(**values))
+        if kind != "start":
+            self.scheduler.trigger(monitor_id)
+        return True
+
+    async def prune(self, dry_run: bool = False) -> Any:
+        s = self.settings
+        return await prune(self.database, Windows(s.retention_raw, s.retention_hourly,
+                                                  s.retention_daily),
+                           datetime.now(UTC), dry_run=dry_run)
+
+
+async def ensure_location(database: AsyncEngine, name: str) -> int:
+    """The id of a location, created on first use."""
+    query = select(t.locations.c.id).where(t.locations.c.name == name)
+    async with database.begin() as connection:
+        await insert_missing(connection, t.locations,
+                             {"name": name, "created_at": datetime.now(UTC)})
+        return int(await connection.scalar(query) or 0)
+
+
+async def _load_states(connection: Any, ids: list[int], everything: bool) -> dict[int, Any]:
+    query = select(t.monitor_state)
+    if not everything:
+        if not ids:
+            return {}
+        query = query.where(t.monitor_state.c.monitor_id.in_(ids))
+    return {row.monitor_id: row for row in (await connection.execute(query)).all()}
+
+
+def _tracker(row: Any) -> Tracker:
+    return Tracker(state=MonitorState(row.state), since=row.since, failures=row.failures,
+                   successes=row.successes, history=row.history, history_len=row.history_len,
+                   flapping=row.flapping, incident_open=row.incident_id is not None)
+
+
+def _window(row: Any) -> Window:
+    duration = timedelta(milliseconds=row.duration_ms) if row.duration_ms else None
+    return Window(name=row.name, starts_at=row.starts_at, ends_at=row.ends_at, cron=row.cron,
+                  duration=duration, timezone=row.timezone, all_monitors=row.all_monitors,
+                  monitor_names=frozenset(row.monitor_names), tags=frozenset(row.tags))

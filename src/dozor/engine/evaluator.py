@@ -1,0 +1,81 @@
+"""Folds outcomes into monitor states, minding maintenance windows and pauses.
+
+The evaluator owns the in-memory tracker of every monitor; the result writer persists
+what it decides. It is synchronous and does no I/O, so deciding costs microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dozor.core.maintenance import Window, in_maintenance
+from dozor.core.statemachine import Tracker, Transition, observe, resume, suspend
+from dozor.core.types import MonitorState, Outcome, ResultStatus
+from dozor.engine.model import ActiveMonitor
+
+
+@dataclass(slots=True)
+class Observation:
+    """What one check (or a pause) changed: the result to store and the new state."""
+
+    monitor: ActiveMonitor
+    at: datetime
+    tracker: Tracker
+    outcome: Outcome | None = None
+    status: ResultStatus | None = None
+    transitions: list[Transition] = field(default_factory=list)
+
+
+class Evaluator:
+    def __init__(self) -> None:
+        self.trackers: dict[int, Tracker] = {}
+        self.windows: list[Window] = []
+
+    def set_windows(self, windows: Iterable[Window]) -> None:
+        self.windows = list(windows)
+
+    def state(self, monitor_id: int) -> MonitorState:
+        tracker = self.trackers.get(monitor_id)
+        return tracker.state if tracker else MonitorState.UNKNOWN
+
+    def evaluate(self, monitor: ActiveMonitor, outcome: Outcome, at: datetime) -> Observation:
+        tracker = self.trackers.get(monitor.id) or Tracker()
+        transitions: list[Transition] = []
+        inside = bool(self.windows) and in_maintenance(self.windows, monitor.name,
+                                                       monitor.tags, at)
+        if inside and tracker.state is not MonitorState.MAINTENANCE:
+            tracker = _apply(suspend(tracker, MonitorState.MAINTENANCE, at), transitions)
+        elif not inside and tracker.state is MonitorState.MAINTENANCE:
+            tracker = _apply(resume(tracker, at), transitions)
+        if tracker.state is MonitorState.MAINTENANCE:
+            status = ResultStatus.MAINTENANCE
+        else:
+            tracker = _apply(observe(tracker, outcome.ok, at, monitor.policy), transitions)
+            status = ResultStatus.UP if outcome.ok else ResultStatus.DOWN
+        self.trackers[monitor.id] = tracker
+        return Observation(monitor, at, tracker, outcome, status, transitions)
+
+    def set_paused(self, monitor: ActiveMonitor, paused: bool, at: datetime
+                   ) -> Observation | None:
+        """Pause or resume a monitor; None when nothing changes."""
+        tracker = self.trackers.get(monitor.id) or Tracker()
+        step = suspend(tracker, MonitorState.PAUSED, at) if paused else resume(tracker, at)
+        transitions: list[Transition] = []
+        tracker = _apply(step, transitions)
+        self.trackers[monitor.id] = tracker
+        return Observation(monitor, at, tracker, transitions=transitions) if transitions else None
+
+    def next_delay(self, monitor: ActiveMonitor) -> float:
+        """Retry sooner while an outage is being confirmed."""
+        if self.state(monitor.id) is MonitorState.PENDING:
+            return monitor.retry_interval
+        return monitor.interval
+
+
+def _apply(step: tuple[Tracker, Transition | None], transitions: list[Transition]) -> Tracker:
+    tracker, transition = step
+    if transition is not None:
+        transitions.append(transition)
+    return tracker

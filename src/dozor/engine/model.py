@@ -1,0 +1,44 @@
+"""A monitor as the engine holds it in memory: parsed once, small, ready to run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dozor.checks import CheckConfig, get_check, receives_pings
+from dozor.core.statemachine import Policy
+from dozor.engine.scheduler import Job
+
+
+@dataclass(slots=True, eq=False)
+class ActiveMonitor:
+    id: int
+    org_id: int
+    name: str
+    kind: str
+    config: CheckConfig
+    tags: frozenset[str]
+    interval: float  # seconds
+    retry_interval: float
+    timeout: float
+    policy: Policy
+    paused: bool
+    revision: int
+    created_at: datetime
+    push_token: str | None
+    job: Job
+
+    @classmethod
+    def from_row(cls, row: Any) -> ActiveMonitor:
+        """Build from a ``monitors`` row; raises if the stored config no longer validates."""
+        config = get_check(row.kind).Config.model_validate(row.config)
+        return cls(
+            id=row.id, org_id=row.org_id, name=row.name, kind=row.kind, config=config,
+            tags=frozenset(row.tags), interval=row.interval_ms / 1000,
+            retry_interval=row.retry_interval_ms / 1000, timeout=row.timeout_ms / 1000,
+            policy=Policy(confirm_after=row.confirm_after, recover_after=row.recover_after),
+            paused=row.paused, revision=row.revision, created_at=row.created_at,
+            push_token=row.push_token if receives_pings(row.kind) else None,
+            job=Job(monitor_id=row.id, host=config.target_host()),
+        )
