@@ -24,11 +24,12 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dozor.core.rollups import DAY, HOUR, Rollup, period_start
 from dozor.core.statemachine import Transition
 from dozor.core.types import MonitorState, ResultStatus
 from dozor.engine.evaluator import Observation
-from dozor.engine.rollups import DAY, HOUR, Histogram, Rollup, period_start
 from dozor.store import tables as t
+from dozor.store.queries import rollup_from_row
 from dozor.store.upsert import upsert
 
 log = logging.getLogger(__name__)
@@ -268,12 +269,6 @@ async def _merge_with_stored(
         for row in await connection.execute(query):
             fresh[(row.monitor_id, location_id, bucket)].merge(rollup_from_row(row))
     return fresh
-
-
-def rollup_from_row(row: Any) -> Rollup:
-    return Rollup(checks=row.checks, up=row.up, timed=row.timed, latency_sum=row.latency_sum,
-                  latency_min=row.latency_min, latency_max=row.latency_max,
-                  histogram=Histogram.decode(row.histogram))
 
 
 def _rollup_row(key: tuple[int, int, int], r: Rollup) -> dict[str, Any]:

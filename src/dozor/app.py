@@ -1,0 +1,60 @@
+"""Composition root: builds every part from Settings and serves them over HTTP.
+
+Routes here are the ones the monitoring core needs: a health check and the heartbeat
+push endpoints (``/ping/<token>``, ``/ping/<token>/fail``, ``/ping/<token>/start``),
+which take no authentication and do constant work per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import PlainTextResponse
+
+from dozor import __version__
+from dozor.engine.engine import Engine
+from dozor.settings import Settings
+from dozor.store.db import create_engine
+
+SIGNALS = {"fail": "fail", "start": "start", "success": "success"}
+
+
+def create_app(settings: Settings) -> FastAPI:
+    database = create_engine(settings.resolved_database_url)
+    engine = Engine(settings, database)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+            await database.dispose()
+
+    app = FastAPI(title="Dozor", version=__version__, lifespan=lifespan,
+                  openapi_url="/api/openapi.json")
+    app.state.engine = engine
+    _add_routes(app, engine)
+    return app
+
+
+def _add_routes(app: FastAPI, engine: Engine) -> None:
+    @app.get("/healthz")
+    async def health() -> dict[str, object]:
+        return {"status": "ok", "version": __version__, "monitors": len(engine.monitors),
+                "queued_results": engine.writer.queued}
+
+    async def ping(token: str, signal: str = "success") -> PlainTextResponse:
+        kind = SIGNALS.get(signal)
+        if kind is None:
+            raise HTTPException(404, "unknown signal: use /fail, /start or none")
+        if not await engine.record_ping(token, kind):
+            raise HTTPException(404, "no heartbeat monitor has this URL")
+        return PlainTextResponse("OK")
+
+    for path in ("/ping/{token}", "/ping/{token}/{signal}"):
+        app.add_api_route(path, ping, methods=["GET", "POST", "HEAD"],
+                          response_class=PlainTextResponse, include_in_schema=True)

@@ -1,0 +1,86 @@
+"""Read-side queries: what the CLI, the API and the dashboard show.
+
+Uptime for any range is read from rollups, never by scanning raw results: whole days
+from the daily rollups, the partial days at either end from the hourly ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dozor.core.rollups import DAY, HOUR, Histogram, Rollup, combine
+from dozor.store import tables as t
+
+
+async def monitor_overview(connection: AsyncConnection, org_id: int | None = None
+                           ) -> Sequence[Any]:
+    """Every monitor with its current state, newest information first in each column."""
+    m, s = t.monitors, t.monitor_state
+    query = (select(m.c.id, m.c.name, m.c.kind, m.c.tags, m.c.paused, m.c.interval_ms,
+                    m.c.push_token, s.c.state, s.c.since, s.c.last_checked_at,
+                    s.c.last_latency_ms, s.c.last_message, s.c.flapping, s.c.incident_id)
+             .join(s, s.c.monitor_id == m.c.id).order_by(m.c.name))
+    if org_id is not None:
+        query = query.where(m.c.org_id == org_id)
+    return (await connection.execute(query)).all()
+
+
+async def incident_list(connection: AsyncConnection, open_only: bool = False,
+                        monitor_id: int | None = None, limit: int = 100) -> Sequence[Any]:
+    i, m = t.incidents, t.monitors
+    query = (select(i, m.c.name.label("monitor_name")).join(m, m.c.id == i.c.monitor_id)
+             .order_by(i.c.opened_at.desc()).limit(limit))
+    if open_only:
+        query = query.where(i.c.closed_at.is_(None))
+    if monitor_id is not None:
+        query = query.where(i.c.monitor_id == monitor_id)
+    return (await connection.execute(query)).all()
+
+
+async def recent_results(connection: AsyncConnection, monitor_id: int, limit: int = 20
+                         ) -> Sequence[Any]:
+    r = t.results
+    query = (select(r).where(r.c.monitor_id == monitor_id).order_by(r.c.at.desc())
+             .limit(limit))
+    return (await connection.execute(query)).all()
+
+
+async def uptime(connection: AsyncConnection, monitor_id: int, start: datetime,
+                 end: datetime, location_id: int | None = None) -> Rollup:
+    """Checks, uptime and latency of a monitor between two moments, to the hour."""
+    first = int(start.timestamp()) // HOUR * HOUR
+    last = -(-int(end.timestamp()) // HOUR) * HOUR  # rounded up to the hour
+    day_from = -(-first // DAY) * DAY
+    day_to = last // DAY * DAY
+    parts: list[Rollup] = []
+    if day_from < day_to:
+        parts += await _rollups(connection, t.rollups_daily, monitor_id, day_from, day_to,
+                                location_id)
+        parts += await _rollups(connection, t.rollups_hourly, monitor_id, first, day_from,
+                                location_id)
+        parts += await _rollups(connection, t.rollups_hourly, monitor_id, day_to, last,
+                                location_id)
+    else:
+        parts += await _rollups(connection, t.rollups_hourly, monitor_id, first, last,
+                                location_id)
+    return combine(parts)
+
+
+async def _rollups(connection: AsyncConnection, table: Table, monitor_id: int, start: int,
+                   end: int, location_id: int | None) -> list[Rollup]:
+    query = select(table).where(table.c.monitor_id == monitor_id, table.c.bucket >= start,
+                                table.c.bucket < end)
+    if location_id is not None:
+        query = query.where(table.c.location_id == location_id)
+    return [rollup_from_row(row) for row in await connection.execute(query)]
+
+
+def rollup_from_row(row: Any) -> Rollup:
+    return Rollup(checks=row.checks, up=row.up, timed=row.timed, latency_sum=row.latency_sum,
+                  latency_min=row.latency_min, latency_max=row.latency_max,
+                  histogram=Histogram.decode(row.histogram))

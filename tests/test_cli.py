@@ -1,0 +1,86 @@
+"""The dozor command as a person uses it, on a real database file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from dozor.cli import main
+from tests import fakes  # noqa: F401  (registers the scripted kind)
+
+FILE = """\
+monitors:
+  - name: alpha
+    kind: scripted
+    key: a
+    tags: [web]
+"""
+
+
+@pytest.fixture
+def dozor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("DOZOR_DATA_DIR", str(tmp_path / "var"))
+    runner = CliRunner()
+    assert runner.invoke(main, ["migrate"]).exit_code == 0
+    return runner
+
+
+def ok(result: Result) -> str:
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_apply_then_list_then_export(dozor: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "monitors.yaml"
+    path.write_text(FILE)
+    assert "+ create monitor alpha" in ok(dozor.invoke(main, ["apply", "--dry-run", str(path)]))
+    assert "alpha" not in ok(dozor.invoke(main, ["monitors", "list"]))
+    ok(dozor.invoke(main, ["apply", str(path)]))
+    assert "nothing to change" in ok(dozor.invoke(main, ["apply", str(path)]))
+    listing = ok(dozor.invoke(main, ["monitors", "list"]))
+    assert "alpha" in listing and "unknown" in listing
+    exported = ok(dozor.invoke(main, ["export"]))
+    assert "name: alpha" in exported and "key: a" in exported
+
+
+def test_an_invalid_file_names_the_line_and_applies_nothing(
+    dozor: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "monitors.yaml"
+    path.write_text(FILE + "  - name: beta\n    kind: scripted\n    key: b\n    interval: never\n")
+    result = dozor.invoke(main, ["apply", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:9: monitors[1].interval" in result.output
+    assert "alpha" not in ok(dozor.invoke(main, ["monitors", "list"]))
+
+
+def test_pause_resume_and_remove_by_name(dozor: CliRunner) -> None:
+    ok(dozor.invoke(main, ["monitors", "add", "solo", "--kind", "scripted", "-o", "key=s"]))
+    assert "paused solo" in ok(dozor.invoke(main, ["monitors", "pause", "solo"]))
+    assert "resumed solo" in ok(dozor.invoke(main, ["monitors", "resume", "solo"]))
+    assert "removed solo" in ok(dozor.invoke(main, ["monitors", "rm", "solo"]))
+    missing = dozor.invoke(main, ["monitors", "rm", "solo"])
+    assert missing.exit_code == 1 and "no monitor named 'solo'" in missing.output
+
+
+def test_adding_an_invalid_monitor_names_the_field(dozor: CliRunner) -> None:
+    result = dozor.invoke(main, ["monitors", "add", "bad", "--kind", "scripted",
+                                 "--interval", "fast", "-o", "key=x"])
+    assert result.exit_code == 1 and "interval" in result.output
+
+
+def test_a_bad_setting_stops_the_command_naming_it(
+    dozor: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOZOR_PORT", "eighty")
+    result = dozor.invoke(main, ["monitors", "list"])
+    assert result.exit_code == 1 and "DOZOR_PORT" in result.output
+
+
+def test_uptime_and_incidents_read_empty_history(dozor: CliRunner) -> None:
+    ok(dozor.invoke(main, ["monitors", "add", "solo", "--kind", "scripted", "-o", "key=s"]))
+    assert "24h" in ok(dozor.invoke(main, ["uptime", "solo"]))
+    assert "(none)" in ok(dozor.invoke(main, ["incidents", "list"]))
+    assert "would remove" in ok(dozor.invoke(main, ["retention", "--dry-run"]))
