@@ -157,20 +157,25 @@ class Scheduler:
     async def _execute(self, job: Job, due: float, generation: int) -> None:
         host = job.host
         while True:
-            self.lag.record(max(0.0, self.now() - due))
-            try:
-                delay = await self._run(job, due)
-            except Exception:  # the callback guards checks; this guards the scheduler
-                log.exception("run of monitor %s failed", job.monitor_id)
-                delay = 60.0
-            if self._current(job, generation):  # else removed, replaced or triggered
-                self._reschedule(job, due, delay)
+            # Removed or superseded between dispatch and now: skip; the newer entry runs.
+            if self._current(job, generation):
+                await self._run_once(job, due, generation)
             if not (upcoming := self._next_parked(host)):
                 break
             # Hand this task's host and global slots straight to the next parked run.
             job, due, generation = upcoming
         self._running_by_host[host] -= 1
         self._slots.release()
+
+    async def _run_once(self, job: Job, due: float, generation: int) -> None:
+        self.lag.record(max(0.0, self.now() - due))
+        try:
+            delay = await self._run(job, due)
+        except Exception:  # the callback guards checks; this guards the scheduler
+            log.exception("run of monitor %s failed", job.monitor_id)
+            delay = 60.0
+        if self._current(job, generation):  # else removed, replaced or triggered meanwhile
+            self._reschedule(job, due, delay)
 
     def _next_parked(self, host: str | None) -> tuple[Job, float, int] | None:
         parked = self._parked.get(host)
