@@ -141,6 +141,15 @@ async def test_an_oversized_answer_is_refused(
     assert outcome.message is not None and "larger than" in outcome.message
 
 
+async def test_a_large_answer_is_read_to_the_end(
+    rdap_server: RdapServer, rdap_outbound: Outbound
+) -> None:
+    reply = domain_answer(expires_at=FUTURE)
+    reply.body["remarks"] = [{"description": ["x" * 1000] * 1000}]  # about 1 MB
+    outcome = await run_direct(rdap_server, rdap_outbound, reply)
+    assert outcome.ok, outcome.message
+
+
 async def test_a_slow_server_times_out_naming_what_it_waited_for(
     rdap_server: RdapServer, rdap_outbound: Outbound
 ) -> None:

@@ -44,20 +44,29 @@ async def fetch_json(session: aiohttp.ClientSession, url: str, *, not_found: str
     try:
         async with session.get(url, headers={"Accept": ACCEPT}) as response:
             _raise_for_status(response.status, url, not_found)
-            body = await response.content.read(RESPONSE_LIMIT + 1)
+            body = await _read_limited(response, url)
     except TimeoutError:
         raise
     except aiohttp.ClientConnectionError as error:
         raise RdapError(ErrorCode.CONNECTION, f"cannot reach {url}: {_describe(error)}") from None
     except aiohttp.ClientError as error:
         raise RdapError(ErrorCode.PROTOCOL, f"bad answer from {url}: {_describe(error)}") from None
-    if len(body) > RESPONSE_LIMIT:
-        raise RdapError(ErrorCode.PROTOCOL, f"answer from {url} is larger than "
-                        f"{RESPONSE_LIMIT // 1024} kB")
     try:
         return json.loads(body)
     except ValueError:
         raise RdapError(ErrorCode.PROTOCOL, f"answer from {url} is not JSON") from None
+
+
+async def _read_limited(response: aiohttp.ClientResponse, url: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > RESPONSE_LIMIT:
+            raise RdapError(ErrorCode.PROTOCOL, f"answer from {url} is larger than "
+                            f"{RESPONSE_LIMIT // 1024} kB")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _raise_for_status(status: int, url: str, not_found: str) -> None:
