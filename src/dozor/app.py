@@ -14,6 +14,8 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import PlainTextResponse
 
 from dozor import __version__
+from dozor.checks import get_check
+from dozor.checks.domain import DomainCheck
 from dozor.engine.engine import Engine
 from dozor.settings import Settings
 from dozor.store.db import create_engine
@@ -21,7 +23,15 @@ from dozor.store.db import create_engine
 SIGNALS = {"fail": "fail", "start": "start", "success": "success"}
 
 
+def configure_checks(settings: Settings) -> None:
+    """Give check kinds the settings they need (the registry holds one instance per kind)."""
+    domain = get_check("domain")
+    assert isinstance(domain, DomainCheck)
+    domain.bootstrap_url = settings.rdap_bootstrap_url
+
+
 def create_app(settings: Settings) -> FastAPI:
+    configure_checks(settings)
     database = create_engine(settings.resolved_database_url)
     engine = Engine(settings, database)
 

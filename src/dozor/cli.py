@@ -111,9 +111,12 @@ def check(target: str | None, kind: str | None, options: tuple[str, ...],
     dozor check tcp://db.example.com:5432
     dozor check --kind dns -o name=example.com -o record-type=MX
     """
+    from dozor.app import configure_checks
     from dozor.cli_check import run_check
 
-    outcome = _run(run_check(target, kind, options, timeout, _settings().user_agent))
+    settings = _settings()
+    configure_checks(settings)
+    outcome = _run(run_check(target, kind, options, timeout, settings.user_agent))
     click.echo(format_outcome(outcome))
     sys.exit(0 if outcome.ok else 1)
 

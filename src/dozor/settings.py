@@ -66,6 +66,10 @@ class Settings(BaseModel):
 
     location: str = Field("local", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
     user_agent: str = "Dozor/0.1 (uptime monitor)"
+    rdap_bootstrap_url: str = Field(
+        "https://data.iana.org/rdap/dns.json",
+        description="IANA's RDAP bootstrap registry, for domain expiry checks.",
+    )
     allow_private_targets: StrictBool = Field(
         True, description="Self-hosted default; multi-tenant installs set false."
     )

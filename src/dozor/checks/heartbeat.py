@@ -292,6 +292,7 @@ class HeartbeatCheck:
 
     kind: ClassVar[str] = "heartbeat"
     Config: ClassVar[type[CheckConfig]] = HeartbeatConfig
+    receives_pings: ClassVar[bool] = True  # each monitor gets a push URL
 
     async def run(self, config: HeartbeatConfig, ctx: CheckContext) -> Outcome:
         signals = ctx.heartbeat or HeartbeatSignals()
