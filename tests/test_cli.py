@@ -65,6 +65,14 @@ def test_pause_resume_and_remove_by_name(dozor: CliRunner) -> None:
     assert missing.exit_code == 1 and "no monitor named 'solo'" in missing.output
 
 
+def test_show_prints_the_push_url_of_a_heartbeat_monitor(dozor: CliRunner) -> None:
+    ok(dozor.invoke(main, ["monitors", "add", "job", "--kind", "heartbeat",
+                           "-o", "period=1h"]))
+    shown = ok(dozor.invoke(main, ["monitors", "show", "job"]))
+    assert "kind: heartbeat" in shown and "period: 1h" in shown
+    assert "push URL: http://127.0.0.1:8000/ping/" in shown
+
+
 def test_adding_an_invalid_monitor_names_the_field(dozor: CliRunner) -> None:
     result = dozor.invoke(main, ["monitors", "add", "bad", "--kind", "scripted",
                                  "--interval", "fast", "-o", "key=x"])

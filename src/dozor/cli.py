@@ -202,6 +202,32 @@ async def monitors_list(database: AsyncEngine, state: str | None, tag: str | Non
     ))
 
 
+@monitors.command("show")
+@click.argument("name")
+@_with_database
+async def monitors_show(database: AsyncEngine, name: str) -> None:
+    """A monitor's config, state, push URL and latest results."""
+    from dozor.core.types import ErrorCode, ResultStatus
+
+    async with database.connect() as connection:
+        row = await _monitor_named(connection, name)
+        [overview] = [r for r in await queries.monitor_overview(connection) if r.id == row.id]
+        results = await queries.recent_results(connection, row.id, 10)
+    click.echo(dump([spec_from_row(row)], []).removeprefix("monitors:\n"), nl=False)
+    click.echo(f"state: {overview.state} since {when(overview.since)}")
+    if row.push_token:
+        click.echo(f"push URL: {_base_url(_settings())}/ping/{row.push_token}"
+                   "  (also /fail and /start)")
+    click.echo(table(["TIME", "STATUS", "LATENCY", "ERROR"], [
+        [when(datetime.fromtimestamp(r.at / 1000, UTC)), ResultStatus(r.status).name.lower(),
+         _ms(r.latency_ms), ErrorCode(r.error).name.lower() if r.error else ""]
+        for r in results]))
+
+
+def _base_url(settings: Settings) -> str:
+    return settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
+
+
 @monitors.command("add")
 @click.argument("name")
 @click.argument("target", required=False)
