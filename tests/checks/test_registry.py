@@ -1,0 +1,36 @@
+"""Every check module registers its kind, and every registered kind has its own tests."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+import dozor.checks
+from dozor.checks import get_check, kinds
+from dozor.checks.base import CheckConfig
+
+HELPERS = {"base", "rdap", "_net"}  # modules that serve kinds but are not kinds
+TESTS = Path(__file__).parent
+
+
+def kind_modules() -> list[str]:
+    return [m.name for m in pkgutil.iter_modules(dozor.checks.__path__) if m.name not in HELPERS]
+
+
+def test_every_check_module_is_imported_by_the_package_and_registers_its_kind() -> None:
+    registered = set(kinds())
+    for name in kind_modules():
+        module = importlib.import_module(f"dozor.checks.{name}")
+        classes = [v for v in vars(module).values()
+                   if isinstance(v, type) and getattr(v, "kind", None) in registered
+                   and v.__module__ == module.__name__]
+        assert classes, f"dozor.checks.{name} registers no kind (or is not imported)"
+
+
+def test_every_registered_kind_has_a_config_and_tests() -> None:
+    for kind in kinds():
+        if kind == "scripted":  # the tests' own fake
+            continue
+        assert issubclass(get_check(kind).Config, CheckConfig)
+        assert (TESTS / f"test_{kind}.py").exists(), f"no tests/checks/test_{kind}.py"
