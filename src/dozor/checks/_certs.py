@@ -94,8 +94,10 @@ def invalid_reason(error: ssl.SSLCertVerificationError) -> str:
 def verification_failure(error: ssl.SSLCertVerificationError, name: str) -> CheckFailure:
     reason = invalid_reason(error)
     message = _EXPLANATIONS[reason].format(name=name)
-    return CheckFailure(ErrorCode.CERTIFICATE_INVALID, f"{message} ({error.verify_message})",
-                        reason=reason)
+    if reason == "invalid":  # a case without its own words: OpenSSL's are all there is
+        message = f"{message}: {error.verify_message}"
+    return CheckFailure(ErrorCode.CERTIFICATE_INVALID, message, reason=reason,
+                        verify_error=error.verify_message)
 
 
 async def handshake(
