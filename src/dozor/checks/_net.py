@@ -22,8 +22,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
+from dozor.core.durations import parse_duration
 from dozor.core.types import ErrorCode, Outcome
 
 Family = Literal["any", "ipv4", "ipv6"]
@@ -44,6 +45,16 @@ def _check_host(value: str) -> str:
 
 Host = Annotated[str, AfterValidator(_check_host)]
 """A host name or IP literal; ``[::1]`` is accepted and stored as ``::1``."""
+
+
+def _to_seconds(value: object) -> object:
+    if isinstance(value, str):
+        return parse_duration(value).total_seconds()
+    return value  # numbers are seconds; pydantic checks the rest
+
+
+Seconds = Annotated[float, BeforeValidator(_to_seconds)]
+"""A duration in seconds, written as a number of seconds or as ``500ms``, ``2s``."""
 
 
 class CheckFailure(Exception):
