@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import socket
 import struct
-from typing import Any
+from typing import Any, cast
 
 import dns.exception
 import dns.flags
@@ -148,8 +148,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # Not an asyncio.DatagramTransport subclass on 3.11's selector loop, though it is one.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         reply = self.server.answer(data, "udp")
