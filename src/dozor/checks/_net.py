@@ -32,6 +32,7 @@ FAMILIES = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_I
 
 # A peer that ignores our close_notify must not keep a finished check waiting.
 CLOSE_TIMEOUT = 1.0
+CLOSE_MARGIN = 0.01  # stop closing before the run's own time limit fires
 
 
 def _check_host(value: str) -> str:
@@ -87,6 +88,7 @@ class Stopwatch:
         self._started = time.perf_counter()
         self.phases: dict[str, float] = {}
         self.current = "starting"
+        self._stopped: float | None = None
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -95,16 +97,21 @@ class Stopwatch:
         yield
         self.phases[name] = _ms(started)
 
+    def stop(self) -> None:
+        """Freeze the total: what follows (closing politely) is not the target's time."""
+        if self._stopped is None:
+            self._stopped = time.perf_counter()
+
     def total(self) -> float:
-        return _ms(self._started)
+        return _ms(self._started, self._stopped)
 
     def finish(self) -> dict[str, float]:
         """The phases measured so far plus ``total``, ready for an Outcome."""
         return {**self.phases, "total": self.total()}
 
 
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)
+def _ms(started: float, ended: float | None = None) -> float:
+    return round(((ended or time.perf_counter()) - started) * 1000, 3)
 
 
 def is_ip(host: str) -> bool:
@@ -179,17 +186,22 @@ async def connect(
     raise failure
 
 
-async def close_stream(writer: asyncio.StreamWriter) -> None:
-    """Close a stream without waiting long for the peer, and never leak the transport."""
-    if writer.transport.is_closing():
-        # Closed already, e.g. by a failed TLS upgrade, which detaches the stream's
-        # protocol so wait_closed() would never return; let the close callbacks run.
+async def close_stream(writer: asyncio.StreamWriter, deadline: float | None = None) -> None:
+    """Close a stream politely (TLS close_notify) but briefly, never past ``deadline``
+    (loop time), and never leak the transport."""
+    task = asyncio.current_task()
+    wait = CLOSE_TIMEOUT
+    if deadline is not None:
+        wait = min(wait, deadline - asyncio.get_running_loop().time() - CLOSE_MARGIN)
+    # A transport already closed (by a failed TLS upgrade, which detaches the stream's
+    # protocol so wait_closed() would never return) or a run being cancelled: just drop it.
+    if writer.transport.is_closing() or wait <= 0 or (task is not None and task.cancelling()):
         writer.transport.abort()
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # let the transport's close callbacks run
         return
     writer.close()
     try:
-        async with asyncio.timeout(CLOSE_TIMEOUT):
+        async with asyncio.timeout(wait):
             await writer.wait_closed()
     except (TimeoutError, OSError, ssl.SSLError):
         writer.transport.abort()

@@ -69,9 +69,10 @@ class TcpCheck:
     Config: ClassVar[type[CheckConfig]] = TcpConfig
 
     async def run(self, config: TcpConfig, ctx: CheckContext) -> Outcome:
-        probe = _Probe(config)
+        deadline = asyncio.get_running_loop().time() + ctx.timeout
+        probe = _Probe(config, deadline)
         try:
-            async with asyncio.timeout(ctx.timeout):
+            async with asyncio.timeout_at(deadline):
                 return await probe.run()
         except TimeoutError:
             return probe.timed_out(ctx.timeout)
@@ -82,8 +83,9 @@ class TcpCheck:
 class _Probe:
     """One run's state, kept outside the coroutine so a timeout can still report it."""
 
-    def __init__(self, config: TcpConfig) -> None:
+    def __init__(self, config: TcpConfig, deadline: float) -> None:
         self.config = config
+        self.deadline = deadline
         self.watch = Stopwatch()
         self.received = bytearray()
 
@@ -99,7 +101,8 @@ class _Probe:
                 details.update(tls_details(writer))
             await self._converse(reader, writer)
         finally:
-            await close_stream(writer)
+            self.watch.stop()
+            await close_stream(writer, self.deadline)
         outcome = Outcome.up(self.watch.total(), **details)
         outcome.phases = self.watch.finish()
         return outcome

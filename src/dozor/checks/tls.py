@@ -67,8 +67,8 @@ class TlsCheck:
     Config: ClassVar[type[CheckConfig]] = TlsConfig
 
     async def run(self, config: TlsConfig, ctx: CheckContext) -> Outcome:
-        inspection = _Inspection(config, ctx)
         deadline = asyncio.get_running_loop().time() + ctx.timeout
+        inspection = _Inspection(config, ctx, deadline)
         try:
             async with asyncio.timeout_at(deadline):
                 certificate, tls = await inspection.fetch(config.verify, inspection.watch)
@@ -77,14 +77,15 @@ class TlsCheck:
         except CheckFailure as failure:
             if failure.error is not ErrorCode.CERTIFICATE_INVALID:
                 return failure.outcome(inspection.watch)
-            details = await inspection.describe_unverified(deadline)
+            details = await inspection.describe_unverified()
             return failure.outcome(inspection.watch, **details)
         return inspection.judge(certificate, tls)
 
 
 class _Inspection:
-    def __init__(self, config: TlsConfig, ctx: CheckContext) -> None:
+    def __init__(self, config: TlsConfig, ctx: CheckContext, deadline: float) -> None:
         self.config = config
+        self.deadline = deadline
         self.now = ctx.now
         self.name = config.server_name or config.host
         self.watch = Stopwatch()
@@ -104,16 +105,17 @@ class _Inspection:
             certificate = peer_certificate(writer)
             tls = tls_details(writer)
         finally:
-            await close_stream(writer)
+            watch.stop()
+            await close_stream(writer, self.deadline)
         if certificate is None:
             raise CheckFailure(ErrorCode.TLS, "the server sent no certificate")
         return certificate, tls
 
-    async def describe_unverified(self, deadline: float) -> dict[str, Any]:
+    async def describe_unverified(self) -> dict[str, Any]:
         """The certificate's facts for an untrusted server: a second handshake without
         verification, as far as the time left allows. Best effort: {} when it fails."""
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(self.deadline):
                 certificate, _tls = await self.fetch(False, Stopwatch())
         except (TimeoutError, CheckFailure, OSError, ssl.SSLError):
             return {}
