@@ -10,7 +10,7 @@ import dozor.checks
 from dozor.checks import get_check, kinds
 from dozor.checks.base import CheckConfig
 
-HELPERS = {"base", "rdap", "_net"}  # modules that serve kinds but are not kinds
+HELPERS = {"base", "rdap", "_net", "_certs"}  # modules that serve kinds but are not kinds
 TESTS = Path(__file__).parent
 
 
