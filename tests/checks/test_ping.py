@@ -157,7 +157,7 @@ async def test_missing_permissions_are_explained(
 ) -> None:
     monkeypatch.setattr(ping, "ICMPv4Socket", RefusedSocket)
     outcome = await run({"host": "127.0.0.1"})
-    assert outcome.error is ErrorCode.INTERNAL
+    assert outcome.error is ErrorCode.CONFIGURATION
     message = outcome.message or ""
     assert message.startswith("ICMP sockets are not permitted: run Dozor as root or with "
                               "CAP_NET_RAW")

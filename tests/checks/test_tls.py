@@ -81,7 +81,7 @@ async def test_a_missing_ca_file_is_reported(serve: Serve, certificates: Certifi
                                              tmp_path: Path) -> None:
     port = await serve_cert(serve, certificates, "valid")
     outcome = await run({"host": "localhost", "port": port, "ca": str(tmp_path / "no.pem")})
-    assert outcome.error is ErrorCode.INTERNAL
+    assert outcome.error is ErrorCode.CONFIGURATION
     assert "cannot load the CA certificates" in (outcome.message or "")
 
 

@@ -83,7 +83,7 @@ async def client_context(verify: bool, ca: str | None) -> ssl.SSLContext:
     try:
         return await _contexts.get((verify, ca), lambda: _build_context(verify, ca))
     except (OSError, ssl.SSLError) as error:
-        raise CheckFailure(ErrorCode.INTERNAL, f"cannot load the CA certificates {ca!r}: "
+        raise CheckFailure(ErrorCode.CONFIGURATION, f"cannot load the CA certificates {ca!r}: "
                            f"{getattr(error, 'strerror', None) or error}") from None
 
 

@@ -95,7 +95,7 @@ class IcmpPinger:
                 continue
             cls._privileged_works = privileged
             return opened
-        raise CheckFailure(ErrorCode.INTERNAL, no_permission_message())
+        raise CheckFailure(ErrorCode.CONFIGURATION, no_permission_message())
 
     async def echo(self, sequence: int, wait: float) -> Reply:
         request = ICMPRequest(destination=self.address, id=self.id, sequence=sequence)

@@ -48,6 +48,7 @@ class ErrorCode(enum.IntEnum):
     PACKET_LOSS = 15
     UNEXPECTED_ANSWER = 16
     CERTIFICATE_INVALID = 17
+    CONFIGURATION = 18  # this installation cannot run the check as configured
     INTERNAL = 99
 
 
