@@ -21,7 +21,9 @@ peer they reached noted::
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +35,8 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import AbstractResolver
 from aiohttp.client_proto import ResponseHandler
+
+from dozor.core.types import ErrorCode
 
 FAMILIES = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 
@@ -219,3 +223,48 @@ def _recorder(
             method(record, time.perf_counter())
 
     return callback
+
+
+def describe_error(error: BaseException) -> tuple[ErrorCode, str]:
+    """Why an outbound request failed, as an error code and a sentence for a person.
+
+    Timeouts are left to the caller, who knows the limit. Messages never contain the
+    request's URL or headers, so credentials in them can't leak.
+
+    >>> describe_error(aiohttp.ServerDisconnectedError())
+    (<ErrorCode.CONNECTION: 4>, 'the server closed the connection without answering')
+    """
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return _describe_connect_error(error)
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return ErrorCode.CONNECTION, "the server closed the connection without answering"
+    if isinstance(error, aiohttp.TooManyRedirects):
+        return ErrorCode.PROTOCOL, f"too many redirects (gave up after {len(error.history)})"
+    if isinstance(error, aiohttp.RedirectClientError):
+        return ErrorCode.PROTOCOL, "redirected to an invalid or non-HTTP URL"
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return ErrorCode.PROTOCOL, "the response body was cut off or malformed"
+    if isinstance(error, aiohttp.ClientResponseError):
+        return ErrorCode.PROTOCOL, f"invalid HTTP response: {error.message}"
+    if isinstance(error, ssl.SSLError):
+        return ErrorCode.TLS, f"TLS failed: {error.reason or error.strerror}"
+    if isinstance(error, OSError) and error.strerror:
+        return ErrorCode.CONNECTION, f"connection failed: {error.strerror}"
+    return ErrorCode.CONNECTION, f"connection failed: {type(error).__name__}"
+
+
+def _describe_connect_error(error: aiohttp.ClientConnectorError) -> tuple[ErrorCode, str]:
+    where = f"{error.host}:{error.port}"
+    reason = error.os_error.strerror or str(error.os_error) or type(error.os_error).__name__
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return ErrorCode.DNS, f"cannot resolve {error.host}: {reason}"
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        problem = error.certificate_error
+        detail = getattr(problem, "verify_message", None) or getattr(problem, "reason", None)
+        return ErrorCode.CERTIFICATE_INVALID, f"invalid certificate at {where}: {detail}"
+    if isinstance(error, aiohttp.ClientSSLError):
+        detail = getattr(error.os_error, "reason", None) or reason
+        return ErrorCode.TLS, f"TLS handshake with {where} failed: {detail}"
+    if error.os_error.errno == errno.ECONNREFUSED:
+        return ErrorCode.CONNECTION_REFUSED, f"connection refused by {where}"
+    return ErrorCode.CONNECTION, f"cannot connect to {where}: {reason}"
