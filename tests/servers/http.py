@@ -10,10 +10,13 @@
 
 Built-in routes: ``/status/{code}``, ``/delay/{seconds}``, ``/redirect/{n}`` (a chain of
 n redirects ending in 200), ``/headers`` (request headers as JSON),
-``/basic-auth/{user}/{password}``, ``/bearer/{token}``, ``/bytes/{n}``, ``/echo``.
+``/basic-auth`` and ``/bearer`` (200 for ``server.users`` / ``server.tokens``, else 401),
+``/bytes/{n}``, ``/stream/{n}``
+(chunked, no length), ``/slow-body/{seconds}`` (headers now, body later), ``/echo``.
 
 For HTTPS pass ``ssl_context=server_ssl_context(cert)`` with a trustme certificate.
-:class:`SlowHandshakeServer` delays its TLS handshake, to prove phase timing.
+:class:`SlowHandshakeServer` delays its TLS handshake, to prove phase timing;
+:class:`RawServer` answers any connection with fixed bytes, for broken servers.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ class LocalHttpServer:
         self.host = host
         self.scheme = "https" if ssl_context else "http"
         self.requests: list[Recorded] = []
+        # Accepted by /basic-auth and /bearer; kept here so secrets stay out of URLs.
+        self.users: dict[str, str] = {}
+        self.tokens: set[str] = set()
         self._ssl_context = ssl_context
         self._canned: dict[str, Canned] = {}
         self._runner: web.AppRunner | None = None
@@ -115,10 +121,26 @@ class LocalHttpServer:
         if canned is not None:
             return await _answer(canned)
         name, _, argument = request.path.strip("/").partition("/")
+        if name == "basic-auth":
+            return self._basic_auth(request)
+        if name == "bearer":
+            return self._bearer(request)
         route = _ROUTES.get(name)
         if route is None:
             return web.Response(status=404, text="no such route")
         return await route(request, argument)
+
+    def _basic_auth(self, request: web.Request) -> web.Response:
+        accepted = {"Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+                    for user, password in self.users.items()}
+        if request.headers.get("Authorization") not in accepted:
+            return web.Response(status=401, text="who are you?")
+        return web.json_response({"authenticated": True})
+
+    def _bearer(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") not in {f"Bearer {t}" for t in self.tokens}:
+            return web.Response(status=401, text="who are you?")
+        return web.json_response({"authenticated": True})
 
 
 async def _answer(canned: Canned) -> web.Response:
@@ -150,22 +172,32 @@ async def _headers(request: web.Request, _: str) -> web.Response:
     return web.json_response(dict(request.headers))
 
 
-async def _basic_auth(request: web.Request, argument: str) -> web.Response:
-    user, _, password = argument.partition("/")
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    if request.headers.get("Authorization") != f"Basic {token}":
-        return web.Response(status=401, text="who are you?")
-    return web.json_response({"authenticated": True, "user": user})
-
-
-async def _bearer(request: web.Request, argument: str) -> web.Response:
-    if request.headers.get("Authorization") != f"Bearer {argument}":
-        return web.Response(status=401, text="who are you?")
-    return web.json_response({"authenticated": True})
-
-
 async def _bytes(_: web.Request, argument: str) -> web.Response:
     return web.Response(body=b"a" * int(argument))
+
+
+async def _slow_body(request: web.Request, argument: str) -> web.StreamResponse:
+    """Headers at once, the body only after ``argument`` seconds."""
+    response = web.StreamResponse()
+    response.content_length = 4
+    await response.prepare(request)
+    await asyncio.sleep(float(argument))
+    await response.write(b"late")
+    return response
+
+
+async def _stream(request: web.Request, argument: str) -> web.StreamResponse:
+    """``argument`` bytes, chunked and without a Content-Length."""
+    response = web.StreamResponse()
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    remaining = int(argument)
+    while remaining > 0:
+        size = min(remaining, 16384)
+        await response.write(b"a" * size)
+        remaining -= size
+    await response.write_eof()
+    return response
 
 
 async def _echo(request: web.Request, _: str) -> web.Response:
@@ -175,7 +207,8 @@ async def _echo(request: web.Request, _: str) -> web.Response:
 
 _ROUTES = {
     "status": _status, "delay": _delay, "redirect": _redirect, "headers": _headers,
-    "basic-auth": _basic_auth, "bearer": _bearer, "bytes": _bytes, "echo": _echo,
+    "bytes": _bytes, "echo": _echo,
+    "slow-body": _slow_body, "stream": _stream,
 }
 
 
@@ -190,9 +223,81 @@ class SlowHandshakeServer:
         self._ssl_context = ssl_context
         self._delay = delay
         self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
 
     async def __aenter__(self) -> SlowHandshakeServer:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Accept(self), "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._server is not None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._server.close()
+        await self._server.wait_closed()
+
+    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
+        return f"https://{host}:{self.port}{path}"
+
+    def _accepted(self, transport: asyncio.Transport) -> None:
+        task = asyncio.get_running_loop().create_task(self._upgrade(transport))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _upgrade(self, transport: asyncio.Transport) -> None:
+        await asyncio.sleep(self._delay)
+        answer = _AnswerOk()
+        try:
+            tls = await asyncio.get_running_loop().start_tls(
+                transport, answer, self._ssl_context, server_side=True)
+        except (OSError, ssl.SSLError):
+            transport.close()
+            return
+        if tls is not None:
+            answer.attach(tls)  # start_tls does not call connection_made
+
+
+class _Accept(asyncio.Protocol):
+    def __init__(self, server: SlowHandshakeServer) -> None:
+        self._server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        # Leave the ClientHello unread in the socket until the handshake starts.
+        transport.pause_reading()
+        self._server._accepted(transport)
+
+
+class _AnswerOk(asyncio.Protocol):
+    def __init__(self) -> None:
+        self._received = b""
+        self._transport: asyncio.Transport | None = None
+
+    def attach(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self.data_received(b"")
+
+    def data_received(self, data: bytes) -> None:
+        self._received += data
+        if b"\r\n\r\n" in self._received and self._transport is not None:
+            self._transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            self._transport.close()
+
+
+class RawServer:
+    """Answers every connection with ``reply`` (maybe nothing) and hangs up."""
+
+    def __init__(self, reply: bytes) -> None:
+        self._reply = reply
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> RawServer:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -202,19 +307,17 @@ class SlowHandshakeServer:
         self._server.close()
         await self._server.wait_closed()
 
-    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
-        return f"https://{host}:{self.port}{path}"
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await asyncio.sleep(self._delay)
-            await writer.start_tls(self._ssl_context)
             await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            writer.write(self._reply)
             await writer.drain()
-        except (OSError, asyncio.IncompleteReadError, ssl.SSLError):
+        except (OSError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
+            with contextlib.suppress(OSError):
                 await writer.wait_closed()

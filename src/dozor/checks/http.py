@@ -18,8 +18,10 @@ failure is the outcome.
 from __future__ import annotations
 
 import asyncio
+import base64
 import codecs
 import functools
+import ipaddress
 import re
 import ssl
 import time
@@ -73,8 +75,13 @@ ConditionText = Annotated[
 class BasicAuth(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    username: str = Field(min_length=1)
+    username: str = Field(min_length=1, pattern=r"^[^:]*$")  # the colon separates the two
     password: SecretStr
+
+    def header(self) -> str:
+        """The Authorization value (RFC 7617, in UTF-8)."""
+        pair = f"{self.username}:{self.password.get_secret_value()}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 class HttpConfig(CheckConfig):
@@ -157,6 +164,16 @@ class HttpConfig(CheckConfig):
         return value
 
     @model_validator(mode="after")
+    def _family_fits_the_address(self) -> HttpConfig:
+        host = URL(self.url).host or ""
+        address = _ip_address(host)
+        wanted = {"ipv4": 4, "ipv6": 6}.get(self.ip_family)
+        # An address of the other family would leave aiohttp nothing to connect to.
+        if address is not None and wanted is not None and address.version != wanted:
+            raise ValueError(f"ip-family {self.ip_family} cannot reach the address {host}")
+        return self
+
+    @model_validator(mode="after")
     def _one_kind_of_auth(self) -> HttpConfig:
         given = [self.basic_auth, self.bearer_token,
                  *(name for name in self.headers if name.lower() == "authorization")]
@@ -174,9 +191,7 @@ class HttpConfig(CheckConfig):
 
     def _auth_header(self) -> dict[str, str]:
         if self.basic_auth is not None:
-            auth = aiohttp.BasicAuth(self.basic_auth.username,
-                                     self.basic_auth.password.get_secret_value())
-            return {"Authorization": auth.encode()}
+            return {"Authorization": self.basic_auth.header()}
         if self.bearer_token is not None:
             return {"Authorization": f"Bearer {self.bearer_token.get_secret_value()}"}
         return {}
@@ -278,6 +293,13 @@ def _milliseconds_or_duration(value: object) -> timedelta:
     return duration
 
 
+def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
 def _read_pem(value: str) -> str:
     if "-----BEGIN" in value:
         return value
@@ -335,7 +357,7 @@ class HttpCheck:
         started = time.perf_counter()
         with record_exchange() as record:
             response = await _exchange(config, ctx)
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
         if isinstance(response, _Response):
             outcome = _judge(config, response, _Peer.of(record), elapsed_ms, ctx.now)
         else:
