@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import socket
 import ssl
 import time
@@ -29,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -39,6 +41,40 @@ from aiohttp.client_proto import ResponseHandler
 from dozor.core.types import ErrorCode
 
 FAMILIES = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
+
+
+def tls_setting(verify: bool, ca: str | None = None) -> ssl.SSLContext | bool:
+    """aiohttp's ``ssl=`` for a request: True checks against the system's CAs, False checks
+    nothing, and a context trusts only ``ca`` (a PEM file's path, or the PEM itself).
+
+    Raises ValueError if the CA cannot be read or is not PEM. Call it when a config is
+    validated: it may read a (small) file.
+
+    >>> tls_setting(verify=False, ca="/any/ca.pem")
+    False
+    """
+    if not verify:
+        return False
+    return _ca_context(_read_pem(ca)) if ca is not None else True
+
+
+def _read_pem(value: str) -> str:
+    if "-----BEGIN" in value:
+        return value
+    try:
+        return Path(value).expanduser().read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not a text file"
+        raise ValueError(f"cannot read the CA file {value}: {reason}") from None
+
+
+@functools.lru_cache(maxsize=128)
+def _ca_context(pem: str) -> ssl.SSLContext:
+    """One TLS context per CA, shared by every request that trusts it."""
+    try:
+        return ssl.create_default_context(cadata=pem)
+    except (ssl.SSLError, ValueError):
+        raise ValueError("the CA is not a PEM certificate") from None
 
 
 class Outbound:
@@ -247,7 +283,7 @@ def describe_error(error: BaseException) -> tuple[ErrorCode, str]:
     if isinstance(error, aiohttp.ClientResponseError):
         return ErrorCode.PROTOCOL, f"invalid HTTP response: {error.message}"
     if isinstance(error, ssl.SSLError):
-        return ErrorCode.TLS, f"TLS failed: {error.reason or error.strerror}"
+        return ErrorCode.TLS, f"TLS failed: {getattr(error, 'reason', None) or error.strerror}"
     if isinstance(error, OSError) and error.strerror:
         return ErrorCode.CONNECTION, f"connection failed: {error.strerror}"
     return ErrorCode.CONNECTION, f"connection failed: {type(error).__name__}"

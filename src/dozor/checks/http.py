@@ -20,14 +20,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
-import functools
 import ipaddress
 import re
 import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import aiohttp
@@ -51,7 +49,7 @@ from dozor.checks.base import CheckConfig, CheckContext, register
 from dozor.core.conditions import Condition, evaluate_all, parse_condition
 from dozor.core.durations import format_duration, parse_duration
 from dozor.core.types import ErrorCode, Outcome
-from dozor.outbound import ExchangeRecord, describe_error, record_exchange
+from dozor.outbound import ExchangeRecord, describe_error, record_exchange, tls_setting
 
 MIB = 1024 * 1024
 DEFAULT_STATUS = ((200, 399),)
@@ -87,8 +85,9 @@ class BasicAuth(BaseModel):
 class HttpConfig(CheckConfig):
     """What to request and what counts as up; validated once, when the monitor is saved.
 
-    >>> HttpConfig.model_validate({"url": "https://example.com", "expected-status": "200-299"})
-    HttpConfig(url='https://example.com', ...)
+    >>> config = HttpConfig.model_validate({"url": "https://example.com/", "method": "head"})
+    >>> config.method, config.status_text, config.target_host()
+    ('HEAD', '200-399', 'example.com')
     """
 
     # Inputs may hold secrets (a password given as a number, say): never echo them.
@@ -160,7 +159,7 @@ class HttpConfig(CheckConfig):
     @classmethod
     def _check_ca(cls, value: str | None) -> str | None:
         if value is not None:
-            _ca_context(_read_pem(value))
+            tls_setting(verify=True, ca=value)  # raises ValueError if it is no PEM CA
         return value
 
     @model_validator(mode="after")
@@ -184,7 +183,7 @@ class HttpConfig(CheckConfig):
     def model_post_init(self, context: Any, /) -> None:
         self._url = URL(self.url)
         self._headers = {**self.headers, **self._auth_header()}
-        self._ssl = _ssl_setting(self.verify_tls, self.ca)
+        self._ssl = tls_setting(self.verify_tls, self.ca)
         self._status = self._effective_status()
         self._needs_body = (self.keyword is not None or self.keyword_absent is not None
                             or any(c.placeholder == "BODY" for c in self.conditions))
@@ -300,32 +299,6 @@ def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
         return None
 
 
-def _read_pem(value: str) -> str:
-    if "-----BEGIN" in value:
-        return value
-    try:
-        # A small local file, read once when the config is validated.
-        return Path(value).expanduser().read_text()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "not a text file"
-        raise ValueError(f"cannot read the CA file {value}: {reason}") from None
-
-
-@functools.lru_cache(maxsize=128)
-def _ca_context(pem: str) -> ssl.SSLContext:
-    """One TLS context per CA, shared by every monitor that trusts it."""
-    try:
-        return ssl.create_default_context(cadata=pem)
-    except (ssl.SSLError, ValueError):
-        raise ValueError("the CA is not a PEM certificate") from None
-
-
-def _ssl_setting(verify: bool, ca: str | None) -> ssl.SSLContext | bool:
-    if not verify:
-        return False
-    return _ca_context(_read_pem(ca)) if ca is not None else True
-
-
 @dataclass(slots=True)
 class _Response:
     """What the check keeps of a response once the connection is released."""
@@ -341,11 +314,11 @@ class _Response:
 
 @register
 class HttpCheck:
-    """Fetch a URL and judge the answer.
+    """Fetch a URL and judge the answer::
 
-    >>> outcome = await HttpCheck().run(HttpConfig(url="https://example.com"), ctx)
-    >>> outcome.ok, outcome.details["status"], list(outcome.phases)
-    (True, 200, ['dns', 'connect', 'tls', 'first_byte', 'total'])
+        outcome = await HttpCheck().run(HttpConfig(url="https://example.com"), ctx)
+        outcome.ok, outcome.details["status"], list(outcome.phases)
+        # (True, 200, ['dns', 'connect', 'tls', 'first_byte', 'total'])
     """
 
     kind: ClassVar[str] = "http"
