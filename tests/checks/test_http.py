@@ -467,6 +467,7 @@ URL = "https://example.test/"
     ({"url": "http://[::1]/", "ip-family": "ipv4"}, None, "ipv4 cannot reach the address ::1"),
     ({"url": "http://127.0.0.1/", "ip-family": "ipv6"}, None,
      "ipv6 cannot reach the address 127.0.0.1"),
+    ({"url": URL, "method": "HEAD", "keyword": "ok"}, None, "a HEAD response has no body"),
     ({"url": URL, "basic-auth": {"username": "a:b", "password": "c"}}, "basic-auth",
      "should match pattern"),
     ({"url": URL, "max-body-bytes": 0}, "max-body-bytes", "greater than or equal to 1"),

@@ -180,13 +180,22 @@ class HttpConfig(CheckConfig):
             raise ValueError("use one of basic-auth, bearer-token or an Authorization header")
         return self
 
+    @model_validator(mode="after")
+    def _head_has_no_body(self) -> HttpConfig:
+        if self.method == "HEAD" and self._reads_body():
+            raise ValueError("a HEAD response has no body for keywords or [BODY] to look at")
+        return self
+
+    def _reads_body(self) -> bool:
+        return (self.keyword is not None or self.keyword_absent is not None
+                or any(condition.placeholder == "BODY" for condition in self.conditions))
+
     def model_post_init(self, context: Any, /) -> None:
         self._url = URL(self.url)
         self._headers = {**self.headers, **self._auth_header()}
         self._ssl = tls_setting(self.verify_tls, self.ca)
         self._status = self._effective_status()
-        self._needs_body = (self.keyword is not None or self.keyword_absent is not None
-                            or any(c.placeholder == "BODY" for c in self.conditions))
+        self._needs_body = self._reads_body()
 
     def _auth_header(self) -> dict[str, str]:
         if self.basic_auth is not None:
