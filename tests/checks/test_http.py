@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import ssl
@@ -110,6 +111,16 @@ async def test_only_max_body_bytes_are_read(
                    "keyword 'b' not found in the first 1000 bytes")
     assert outcome.details["size_bytes"] == 1000
     assert outcome.details["body_truncated"] is True
+
+
+async def test_a_small_compressed_body_that_inflates_past_the_cap_is_cut(
+    http_server: LocalHttpServer, outbound: Outbound,
+) -> None:
+    bomb = gzip.compress(b"\0" * 5 * 1024 * 1024)
+    url = http_server.serve("/bomb", body=bomb, headers={"Content-Encoding": "gzip"})
+    outcome = await run(make_config(url=url, keyword="x", max_body_bytes=1000), outbound)
+    assert_outcome(outcome, False, ErrorCode.KEYWORD, "in the first 1000 bytes")
+    assert outcome.details["size_bytes"] == 1000
 
 
 async def test_a_body_within_the_cap_is_read_whole(

@@ -376,8 +376,10 @@ async def _fetch(config: HttpConfig, ctx: CheckContext) -> _Response:
 
 
 async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
-    """At most ``cap`` bytes of the body, and whether there was more."""
-    if response.content_length is not None and response.content_length <= cap:
+    """At most ``cap`` bytes of the (decompressed) body, and whether there was more."""
+    length = response.content_length
+    # A compressed body's length says nothing about its size once inflated.
+    if length is not None and length <= cap and "Content-Encoding" not in response.headers:
         return await response.read(), False
     buffer = bytearray()
     while len(buffer) <= cap:
