@@ -1,7 +1,7 @@
 """Check kinds. Importing this package registers every kind (see ``base.register``)."""
 
 # One line per kind: importing the module registers it.
-from dozor.checks import dns, domain, heartbeat, ping, tcp, tls  # noqa: F401
+from dozor.checks import dns, domain, heartbeat, http, ping, tcp, tls  # noqa: F401
 from dozor.checks.base import (
     CheckConfig,
     CheckContext,
