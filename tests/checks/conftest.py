@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import trustme
-from tests.servers.http import LocalHttpServer, server_ssl_context
 
 from dozor.outbound import Outbound
+from tests.servers.http import LocalHttpServer, server_ssl_context
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 

@@ -12,12 +12,12 @@ import trustme
 from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography import x509
 from pydantic import ValidationError
-from tests.servers.http import LocalHttpServer, RawServer, SlowHandshakeServer, server_ssl_context
 
 from dozor.checks.base import CheckContext
 from dozor.checks.http import HttpCheck, HttpConfig
 from dozor.core.types import PHASES, ErrorCode, Outcome
 from dozor.outbound import Outbound
+from tests.servers.http import LocalHttpServer, RawServer, SlowHandshakeServer, server_ssl_context
 
 SECRET = "s3cret-Pa55word"
 
