@@ -109,7 +109,7 @@ def check(target: str | None, kind: str | None, options: tuple[str, ...],
     \b
     dozor check https://example.com
     dozor check tcp://db.example.com:5432
-    dozor check --kind dns -o name=example.com -o record-type=MX
+    dozor check dns://example.com -o record-type=MX
     """
     from dozor.app import configure_checks
     from dozor.cli_check import run_check

@@ -34,7 +34,7 @@ SCHEMES: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
     "tls": ("tls", _host_port(443)),
     "ping": ("ping", _host_port(None)),
     "icmp": ("ping", _host_port(None)),
-    "dns": ("dns", lambda target: {"name": urlsplit(target).netloc}),
+    "dns": ("dns", lambda target: {"query-name": urlsplit(target).netloc}),
     "domain": ("domain", lambda target: {"domain": urlsplit(target).netloc}),
 }
 

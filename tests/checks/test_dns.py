@@ -74,7 +74,7 @@ ANSWERED = [
 async def test_expected_records_are_up(
     server: DnsServer, name: str, record_type: str, expect: Any, answers: list[str] | None
 ) -> None:
-    outcome = await run({"name": name, "record-type": record_type, "expect": expect,
+    outcome = await run({"query-name": name, "record-type": record_type, "expect": expect,
                          "resolver": server.address})
     assert outcome.ok, outcome.message
     assert outcome.details["rcode"] == "NOERROR"
@@ -86,19 +86,19 @@ async def test_expected_records_are_up(
 
 
 FAILURES = [
-    pytest.param({"name": "www.dozor.test", "expect": ["127.0.0.1", "127.0.0.9"]},
+    pytest.param({"query-name": "www.dozor.test", "expect": ["127.0.0.1", "127.0.0.9"]},
                  ErrorCode.UNEXPECTED_ANSWER,
                  "the answer for www.dozor.test A lacks 127.0.0.9 (it has 127.0.0.1, 127.0.0.2)",
                  id="a missing value"),
-    pytest.param({"name": "dozor.test", "record-type": "TXT", "expect": "V=SPF1 -all"},
+    pytest.param({"query-name": "dozor.test", "record-type": "TXT", "expect": "V=SPF1 -all"},
                  ErrorCode.UNEXPECTED_ANSWER, "lacks V=SPF1 -all", id="TXT in another case"),
-    pytest.param({"name": "gone.dozor.test"}, ErrorCode.DNS,
+    pytest.param({"query-name": "gone.dozor.test"}, ErrorCode.DNS,
                  "answered NXDOMAIN for gone.dozor.test A, expected NOERROR",
                  id="an unknown name"),
-    pytest.param({"name": "www.dozor.test", "expect-rcode": "nxdomain"},
+    pytest.param({"query-name": "www.dozor.test", "expect-rcode": "nxdomain"},
                  ErrorCode.UNEXPECTED_ANSWER, "answered NOERROR for www.dozor.test A, "
                  "expected NXDOMAIN", id="a name that should be gone"),
-    pytest.param({"name": "text-only.dozor.test"}, ErrorCode.UNEXPECTED_ANSWER,
+    pytest.param({"query-name": "text-only.dozor.test"}, ErrorCode.UNEXPECTED_ANSWER,
                  "has no records for text-only.dozor.test A", id="a name without that type"),
 ]
 
@@ -114,7 +114,7 @@ async def test_wrong_answers_are_down(
 
 
 async def test_an_nxdomain_check_is_up_for_a_missing_name(server: DnsServer) -> None:
-    outcome = await run({"name": "gone.dozor.test", "expect-rcode": "NXDOMAIN",
+    outcome = await run({"query-name": "gone.dozor.test", "expect-rcode": "NXDOMAIN",
                          "resolver": server.address})
     assert outcome.ok, outcome.message
     assert outcome.details["rcode"] == "NXDOMAIN"
@@ -122,7 +122,7 @@ async def test_an_nxdomain_check_is_up_for_a_missing_name(server: DnsServer) -> 
 
 async def test_a_server_failure_is_a_dns_error(server: DnsServer) -> None:
     server.rcode = dns.rcode.SERVFAIL
-    outcome = await run({"name": "www.dozor.test", "resolver": server.address})
+    outcome = await run({"query-name": "www.dozor.test", "resolver": server.address})
     assert outcome.error is ErrorCode.DNS
     assert outcome.message == f"{server.address} answered SERVFAIL for www.dozor.test A, " \
         "expected NOERROR"
@@ -132,7 +132,7 @@ async def test_a_server_failure_is_a_dns_error(server: DnsServer) -> None:
 async def test_a_silent_resolver_times_out(server: DnsServer, protocol: str) -> None:
     server.mute = True
     started = time.monotonic()
-    outcome = await run({"name": "www.dozor.test", "resolver": server.address,
+    outcome = await run({"query-name": "www.dozor.test", "resolver": server.address,
                          "protocol": protocol}, limit=0.3)
     assert time.monotonic() - started < 0.35
     assert outcome.error is ErrorCode.TIMEOUT
@@ -140,7 +140,7 @@ async def test_a_silent_resolver_times_out(server: DnsServer, protocol: str) -> 
 
 
 async def test_tcp_is_used_when_asked(server: DnsServer) -> None:
-    outcome = await run({"name": "www.dozor.test", "resolver": server.address,
+    outcome = await run({"query-name": "www.dozor.test", "resolver": server.address,
                          "protocol": "tcp"})
     assert outcome.ok, outcome.message
     assert outcome.details["protocol"] == "tcp"
@@ -149,7 +149,7 @@ async def test_tcp_is_used_when_asked(server: DnsServer) -> None:
 
 async def test_a_truncated_udp_answer_is_retried_over_tcp(server: DnsServer) -> None:
     server.truncate_udp = True
-    outcome = await run({"name": "www.dozor.test", "resolver": server.address,
+    outcome = await run({"query-name": "www.dozor.test", "resolver": server.address,
                          "expect": "127.0.0.1"})
     assert outcome.ok, outcome.message
     assert outcome.details["protocol"] == "tcp"
@@ -157,14 +157,14 @@ async def test_a_truncated_udp_answer_is_retried_over_tcp(server: DnsServer) -> 
 
 
 async def test_a_resolver_given_by_name_is_looked_up(server: DnsServer) -> None:
-    outcome = await run({"name": "www.dozor.test", "resolver": f"localhost:{server.port}"})
+    outcome = await run({"query-name": "www.dozor.test", "resolver": f"localhost:{server.port}"})
     assert outcome.ok, outcome.message
     assert outcome.details["resolver"] == server.address
 
 
 async def test_the_system_resolvers_are_used_by_default(server: DnsServer) -> None:
     check = DnsCheck(nameservers=lambda: [("127.0.0.1", server.port)])
-    outcome = await run({"name": "www.dozor.test"}, check=check)
+    outcome = await run({"query-name": "www.dozor.test"}, check=check)
     assert outcome.ok, outcome.message
     assert outcome.details["resolver"] == server.address
 
@@ -173,7 +173,7 @@ async def test_the_next_resolver_is_asked_when_one_is_silent(server: DnsServer) 
     async with DnsServer() as silent:
         silent.mute = True
         servers: list[Nameserver] = [("127.0.0.1", silent.port), ("127.0.0.1", server.port)]
-        outcome = await run({"name": "www.dozor.test"}, limit=0.6,
+        outcome = await run({"query-name": "www.dozor.test"}, limit=0.6,
                             check=DnsCheck(nameservers=lambda: servers))
     assert outcome.ok, outcome.message
     assert outcome.details["resolver"] == server.address
@@ -181,29 +181,31 @@ async def test_the_next_resolver_is_asked_when_one_is_silent(server: DnsServer) 
 
 
 async def test_no_system_resolver_is_a_dns_error() -> None:
-    outcome = await run({"name": "www.dozor.test"}, check=DnsCheck(nameservers=list))
+    outcome = await run({"query-name": "www.dozor.test"}, check=DnsCheck(nameservers=list))
     assert outcome.error is ErrorCode.DNS
     assert outcome.message == "no system resolver configured"
 
 
 async def test_a_resolver_on_a_closed_tcp_port_is_refused(closed_port: int) -> None:
-    outcome = await run({"name": "www.dozor.test", "resolver": f"127.0.0.1:{closed_port}",
+    outcome = await run({"query-name": "www.dozor.test", "resolver": f"127.0.0.1:{closed_port}",
                          "protocol": "tcp"})
     assert outcome.error is ErrorCode.DNS
     assert outcome.message == f"resolver 127.0.0.1:{closed_port} failed: connection refused"
 
 
 INVALID = [
-    pytest.param({}, "name", id="no name"),
-    pytest.param({"name": "a..b"}, "name", id="an empty label"),
-    pytest.param({"name": "a", "record-type": "ANY"}, "record-type", id="an unsupported type"),
-    pytest.param({"name": "a", "resolver": "127.0.0.1:99999"}, "resolver", id="a bad port"),
-    pytest.param({"name": "a", "resolver": ":53"}, "resolver", id="no resolver host"),
-    pytest.param({"name": "a", "protocol": "doh"}, "protocol", id="an unknown protocol"),
-    pytest.param({"name": "a", "expect-rcode": "NOPE"}, "expect-rcode", id="an unknown rcode"),
-    pytest.param({"name": "a", "expect-rcode": "NXDOMAIN", "expect": ["1.2.3.4"]}, "expect",
+    pytest.param({}, "query-name", id="no name"),
+    pytest.param({"query-name": "a..b"}, "query-name", id="an empty label"),
+    pytest.param({"query-name": "a", "record-type": "ANY"}, "record-type",
+                 id="an unsupported type"),
+    pytest.param({"query-name": "a", "resolver": "127.0.0.1:99999"}, "resolver", id="a bad port"),
+    pytest.param({"query-name": "a", "resolver": ":53"}, "resolver", id="no resolver host"),
+    pytest.param({"query-name": "a", "protocol": "doh"}, "protocol", id="an unknown protocol"),
+    pytest.param({"query-name": "a", "expect-rcode": "NOPE"}, "expect-rcode",
+                 id="an unknown rcode"),
+    pytest.param({"query-name": "a", "expect-rcode": "NXDOMAIN", "expect": ["1.2.3.4"]}, "expect",
                  id="values with an error rcode"),
-    pytest.param({"name": "a", "type": "A"}, "type", id="an unknown field"),
+    pytest.param({"query-name": "a", "type": "A"}, "type", id="an unknown field"),
 ]
 
 
@@ -219,5 +221,5 @@ def test_invalid_config_names_the_field(config: dict[str, Any], field: str) -> N
     ("2001:db8::53", "2001:db8::53"), ("ns.example:53", "ns.example"),
 ])
 def test_the_resolver_is_the_target_host(resolver: str, target: str) -> None:
-    config = DnsConfig.model_validate({"name": "a", "resolver": resolver})
+    config = DnsConfig.model_validate({"query-name": "a", "resolver": resolver})
     assert config.target_host() == target

@@ -64,7 +64,7 @@ def fresh_privilege() -> Iterator[None]:
     pytest.param("localhost", {"dns", "total"}, id="a host name"),
 ])
 async def test_loopback_answers_every_echo(host: str, phases: set[str]) -> None:
-    outcome = await run({"host": host, "count": 3, "interval": "10ms"})
+    outcome = await run({"host": host, "count": 3, "packet-interval": "10ms"})
     assert outcome.ok, outcome.message
     details = outcome.details
     assert (details["sent"], details["received"], details["loss"]) == (3, 3, 0.0)
@@ -105,7 +105,7 @@ async def test_replies_are_judged(
 ) -> None:
     pinger = FakePinger(script)
     check = PingCheck(open_pinger=lambda address: pinger)
-    outcome = await run({"host": "127.0.0.1", "interval": 0.01, "packet-timeout": 0.01,
+    outcome = await run({"host": "127.0.0.1", "packet-interval": 0.01, "packet-timeout": 0.01,
                          **config}, check=check)
     assert outcome.error is error, outcome.message
     assert message in (outcome.message or "")
@@ -114,7 +114,7 @@ async def test_replies_are_judged(
 
 async def test_statistics_match_ping() -> None:
     check = PingCheck(open_pinger=lambda address: FakePinger([10.0, 30.0, None, 20.0]))
-    outcome = await run({"host": "127.0.0.1", "count": 4, "interval": 0.01,
+    outcome = await run({"host": "127.0.0.1", "count": 4, "packet-interval": 0.01,
                          "packet-timeout": 0.01}, check=check)
     assert outcome.details == {
         "address": "127.0.0.1", "sent": 4, "received": 3, "loss": 25.0,
@@ -133,7 +133,7 @@ async def test_silence_ends_at_the_time_limit() -> None:
 
 async def test_the_time_limit_caps_the_number_of_requests() -> None:
     check = PingCheck(open_pinger=lambda address: FakePinger([1.0]))
-    outcome = await run({"host": "127.0.0.1", "count": 10, "interval": 0.1},
+    outcome = await run({"host": "127.0.0.1", "count": 10, "packet-interval": 0.1},
                         limit=0.25, check=check)
     assert outcome.ok
     assert outcome.details["sent"] == 3
@@ -187,7 +187,8 @@ async def test_unprivileged_sockets_are_tried_when_raw_ones_are_refused(
 INVALID = [
     pytest.param({}, "host", id="no host"),
     pytest.param({"host": "h", "count": 0}, "count", id="no requests"),
-    pytest.param({"host": "h", "interval": "soon"}, "interval", id="a word as interval"),
+    pytest.param({"host": "h", "packet-interval": "soon"}, "packet-interval",
+                 id="a word as interval"),
     pytest.param({"host": "h", "packet-timeout": 0}, "packet-timeout", id="zero wait"),
     pytest.param({"host": "h", "max-packet-loss": 100}, "max-packet-loss",
                  id="a loss limit that allows everything"),
@@ -205,6 +206,6 @@ def test_invalid_config_names_the_field(config: dict[str, Any], field: str) -> N
 
 
 def test_durations_are_read_with_units() -> None:
-    config = PingConfig.model_validate({"host": "h", "interval": "250ms",
+    config = PingConfig.model_validate({"host": "h", "packet-interval": "250ms",
                                         "max-average-rtt": "0.1s"})
-    assert (config.interval, config.max_average_rtt) == (0.25, 0.1)
+    assert (config.packet_interval, config.max_average_rtt) == (0.25, 0.1)

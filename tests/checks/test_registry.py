@@ -9,6 +9,7 @@ from pathlib import Path
 import dozor.checks
 from dozor.checks import get_check, kinds
 from dozor.checks.base import CheckConfig
+from dozor.config.specs import COMMON_KEYS
 
 HELPERS = {"base", "rdap", "_net", "_certs"}  # modules that serve kinds but are not kinds
 TESTS = Path(__file__).parent
@@ -26,6 +27,14 @@ def test_every_check_module_is_imported_by_the_package_and_registers_its_kind() 
                    if isinstance(v, type) and getattr(v, "kind", None) in registered
                    and v.__module__ == module.__name__]
         assert classes, f"dozor.checks.{name} registers no kind (or is not imported)"
+
+
+def test_no_kind_has_a_field_that_a_monitor_has_itself() -> None:
+    # Monitors are flat mappings: a kind's `name` would shadow the monitor's name.
+    for kind in kinds():
+        config = get_check(kind).Config
+        keys = {f.alias or n for n, f in config.model_fields.items()} | set(config.model_fields)
+        assert not keys & COMMON_KEYS, f"{kind}: {sorted(keys & COMMON_KEYS)}"
 
 
 def test_every_registered_kind_has_a_config_and_tests() -> None:

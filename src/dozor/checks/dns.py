@@ -1,7 +1,7 @@
 """The ``dns`` check: a resolver answers a query with the expected rcode and records.
 
     kind: dns
-    name: example.org
+    query-name: example.org
     record-type: MX
     resolver: 1.1.1.1        # host[:port]; default: the system's resolvers
     expect: [mail.example.org]
@@ -99,11 +99,11 @@ def _one_or_many(value: object) -> object:
 class DnsConfig(CheckConfig):
     """What to ask, whom, and what the answer must hold.
 
-    >>> DnsConfig.model_validate({"name": "example.org", "record-type": "aaaa"}).record_type
+    >>> DnsConfig.model_validate({"query-name": "example.org", "record-type": "aaaa"}).record_type
     'AAAA'
     """
 
-    name: Annotated[str, AfterValidator(_check_name)] = Field(min_length=1)
+    query_name: Annotated[str, AfterValidator(_check_name)] = Field(min_length=1)
     record_type: Annotated[RecordType, BeforeValidator(lambda v: str(v).upper())] = "A"
     resolver: Annotated[str | None, AfterValidator(_check_resolver)] = None
     protocol: Literal["udp", "tcp"] = "udp"
@@ -116,10 +116,10 @@ class DnsConfig(CheckConfig):
             raise ValueError("expect needs expect-rcode NOERROR: other answers have no records")
         return self
 
-    def query_name(self) -> dns.name.Name:
-        if self.record_type == "PTR" and is_ip(self.name):
-            return dns.reversename.from_address(self.name)  # people think in addresses
-        return dns.name.from_text(self.name)
+    def question(self) -> dns.name.Name:
+        if self.record_type == "PTR" and is_ip(self.query_name):
+            return dns.reversename.from_address(self.query_name)  # people think in addresses
+        return dns.name.from_text(self.query_name)
 
     def target_host(self) -> str | None:
         return parse_resolver(self.resolver)[0] if self.resolver else None
@@ -174,7 +174,7 @@ async def _ask(
 ) -> tuple[dns.message.Message, str, str]:
     """Ask each resolver in turn, sharing the time left, until one answers; TimeoutError
     when none did in time."""
-    query = dns.message.make_query(config.query_name(), config.record_type,
+    query = dns.message.make_query(config.question(), config.record_type,
                                    use_edns=0, payload=EDNS_PAYLOAD)
     loop = asyncio.get_running_loop()
     failure: CheckFailure | None = None
@@ -274,7 +274,7 @@ def judge(config: DnsConfig, response: dns.message.Message, watch: Stopwatch,
 
 def _failure(config: DnsConfig, rcode: str, records: list[dns.rdata.Rdata],
              resolver: str) -> CheckFailure | None:
-    question = f"{config.name} {config.record_type}"
+    question = f"{config.query_name} {config.record_type}"
     if rcode != config.expect_rcode:
         # An error where records were wanted is a DNS failure; anything else is a
         # surprise, e.g. a name that should be gone but still resolves.

@@ -46,13 +46,13 @@ PING_GROUP_RANGE = Path("/proc/sys/net/ipv4/ping_group_range")
 class PingConfig(CheckConfig):
     """How many echo requests to send and what counts as healthy.
 
-    >>> PingConfig.model_validate({"host": "10.0.0.1", "interval": "200ms"}).interval
+    >>> PingConfig.model_validate({"host": "10.0.0.1", "packet-interval": "200ms"}).packet_interval
     0.2
     """
 
     host: Host
     count: int = Field(default=3, ge=1, le=100)
-    interval: Seconds = Field(default=0.5, ge=0.01, le=60)  # between two requests
+    packet_interval: Seconds = Field(default=0.5, ge=0.01, le=60)  # between two requests
     packet_timeout: Seconds = Field(default=1.0, gt=0, le=60)  # wait for each reply
     max_packet_loss: float | None = Field(default=None, ge=0, lt=100)  # percent
     max_average_rtt: Seconds | None = Field(default=None, gt=0)
@@ -156,7 +156,7 @@ class PingCheck:
                     break  # no time for another request: judge what came back
                 wait = min(config.packet_timeout, deadline - sent_at)
                 replies.append(await pinger.echo(sequence, wait))
-                pause = sent_at + config.interval - loop.time()
+                pause = sent_at + config.packet_interval - loop.time()
                 if sequence + 1 < config.count and pause > 0:
                     await asyncio.sleep(min(pause, max(deadline - loop.time(), 0)))
         finally:
