@@ -91,7 +91,9 @@ class LocalHttpServer:
         # Cancel a handler when its client goes away, so a delayed route can't hold shutdown.
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self._ssl_context)
+        # Port 0 the first time; the same port again after close(), to model a restart.
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl_context,
+                           reuse_address=True)
         await site.start()
         self.port = self._runner.addresses[0][1]
 
