@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -92,3 +95,41 @@ def test_uptime_and_incidents_read_empty_history(dozor: CliRunner) -> None:
     assert "24h" in ok(dozor.invoke(main, ["uptime", "solo"]))
     assert "(none)" in ok(dozor.invoke(main, ["incidents", "list"]))
     assert "would remove" in ok(dozor.invoke(main, ["retention", "--dry-run"]))
+
+
+@pytest.fixture
+def local_site() -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            body = b"Welcome to the shop"
+            self.send_response(200 if self.path == "/" else 503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_check_prints_the_outcome_with_its_phases(dozor: CliRunner, local_site: str) -> None:
+    output = ok(dozor.invoke(main, ["check", local_site + "/", "-o", "keyword=welcome"]))
+    assert output.startswith("UP")
+    for phase in ("dns", "connect", "first_byte", "total"):
+        assert phase in output
+    failed = dozor.invoke(main, ["check", local_site + "/missing"])
+    assert failed.exit_code == 1 and failed.output.startswith("DOWN")
+    assert "503" in failed.output
+
+
+def test_check_refuses_a_target_it_cannot_read(dozor: CliRunner) -> None:
+    result = dozor.invoke(main, ["check", "gopher://example"])
+    assert result.exit_code == 2 and "TARGET" in result.output
+    result = dozor.invoke(main, ["check", "http://127.0.0.1:1/", "-o", "colour=red"])
+    assert result.exit_code == 2 and "colour" in result.output
