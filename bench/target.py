@@ -18,8 +18,7 @@ RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r
 
 class Responder(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport: asyncio.WriteTransport = transport  # type: ignore[assignment]
         self.buffer = b""
 
     def data_received(self, data: bytes) -> None:

@@ -58,6 +58,7 @@ async def test_concurrent_exchanges_keep_their_own_records(outbound: Outbound) -
         async def fetch(path: str) -> ExchangeRecord:
             with record_exchange() as record:
                 async with outbound.session().get(server.url(path)) as response:
+                    record.headers_received()
                     await response.read()
             return record
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dozor.engine.engine import Engine
-from dozor.engine.ingest import StateChange
+from dozor.engine.transitions import StateChange
 from dozor.store import monitors as store
 from dozor.store import tables as t
 from tests.engine.conftest import add_monitor, eventually

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.config.specs import parse_monitor
 from dozor.core.rollups import DAY, HOUR, Rollup
-from dozor.engine.ingest import _rollup_row
+from dozor.engine.rollup_store import _row as rollup_row
 from dozor.store import monitors as store
 from dozor.store import queries
 from dozor.store import tables as t
@@ -35,9 +35,9 @@ def rollup(checks: int, up: int) -> Rollup:
 async def test_uptime_combines_daily_and_hourly_rollups(engine: AsyncEngine) -> None:
     monitor_id = await monitor(engine)
     today = int(NOW.timestamp()) // DAY * DAY
-    hourly = [_rollup_row((monitor_id, 1, today + h * HOUR), rollup(60, 60 if h else 30))
+    hourly = [rollup_row((monitor_id, 1, today + h * HOUR), rollup(60, 60 if h else 30))
               for h in range(12)]
-    daily = [_rollup_row((monitor_id, 1, today - d * DAY), rollup(1440, 1440 - d))
+    daily = [rollup_row((monitor_id, 1, today - d * DAY), rollup(1440, 1440 - d))
              for d in range(1, 8)]
     async with engine.begin() as connection:
         await connection.execute(insert(t.rollups_hourly), hourly)

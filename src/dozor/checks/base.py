@@ -56,7 +56,8 @@ class CheckContext:
 
 
 class Check(Protocol):
-    """A check kind. Optional class flags: ``receives_pings`` (give monitors a push URL)."""
+    """A check kind. Optional class flags: ``receives_pings`` (give monitors a push URL),
+    ``enforces_timeout`` (its whole run is bounded by ``ctx.timeout``: no runner timer)."""
 
     kind: ClassVar[str]
     Config: ClassVar[type[CheckConfig]]

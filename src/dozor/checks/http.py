@@ -82,6 +82,17 @@ class BasicAuth(BaseModel):
         return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a run of an HttpConfig needs, prepared once when the config is validated."""
+
+    url: URL
+    headers: dict[str, str]
+    ssl: ssl.SSLContext | bool
+    status: tuple[tuple[int, int], ...]
+    needs_body: bool
+
+
 class HttpConfig(CheckConfig):
     """What to request and what counts as up; validated once, when the monitor is saved.
 
@@ -113,12 +124,9 @@ class HttpConfig(CheckConfig):
     ip_family: Literal["any", "ipv4", "ipv6"] = "any"
     max_body_bytes: int = Field(MIB, ge=1, le=64 * MIB)
 
-    # Worked out once here, so a run does no parsing.
-    _url: URL = PrivateAttr()
-    _headers: dict[str, str] = PrivateAttr()
-    _ssl: ssl.SSLContext | bool = PrivateAttr()
-    _status: tuple[tuple[int, int], ...] = PrivateAttr()
-    _needs_body: bool = PrivateAttr()
+    # Worked out once here, so a run does no parsing; one plain object, because each
+    # read of a pydantic private attribute goes through a slow __getattr__.
+    _plan: _Plan = PrivateAttr()
 
     @field_validator("url")
     @classmethod
@@ -191,11 +199,11 @@ class HttpConfig(CheckConfig):
                 or any(condition.placeholder == "BODY" for condition in self.conditions))
 
     def model_post_init(self, context: Any, /) -> None:
-        self._url = URL(self.url)
-        self._headers = {**self.headers, **self._auth_header()}
-        self._ssl = tls_setting(self.verify_tls, self.ca)
-        self._status = self._effective_status()
-        self._needs_body = self._reads_body()
+        self._plan = _Plan(
+            url=URL(self.url), headers={**self.headers, **self._auth_header()},
+            ssl=tls_setting(self.verify_tls, self.ca), status=self._effective_status(),
+            needs_body=self._reads_body(),
+        )
 
     def _auth_header(self) -> dict[str, str]:
         if self.basic_auth is not None:
@@ -220,36 +228,36 @@ class HttpConfig(CheckConfig):
         return None if value is None else format_duration(value)
 
     def target_host(self) -> str | None:
-        return self._url.host
+        return self._plan.url.host
 
     @property
     def request_url(self) -> URL:
-        return self._url
+        return self._plan.url
 
     @property
     def request_headers(self) -> dict[str, str]:
         """The headers to send, with Authorization: never log or show them."""
-        return self._headers
+        return self._plan.headers
 
     @property
     def tls(self) -> ssl.SSLContext | bool:
         """aiohttp's ``ssl=``: True verifies against the system's CAs, False nothing."""
-        return self._ssl
+        return self._plan.ssl
 
     @property
     def accepted_status(self) -> tuple[tuple[int, int], ...]:
         """The status ranges that count as up; empty when conditions judge the status."""
-        return self._status
+        return self._plan.status
 
     @property
     def needs_body(self) -> bool:
         """Whether a keyword or condition reads the body (else it is never downloaded)."""
-        return self._needs_body
+        return self._plan.needs_body
 
     @property
     def status_text(self) -> str:
         """The accepted status codes as a person writes them: ``200-399``, ``200, 304``."""
-        return ", ".join(_range_text(r) for r in self._status)
+        return ", ".join(_range_text(r) for r in self._plan.status)
 
 
 def parse_status_ranges(value: object) -> tuple[tuple[int, int], ...]:
@@ -332,16 +340,18 @@ class HttpCheck:
 
     kind: ClassVar[str] = "http"
     Config: ClassVar[type[CheckConfig]] = HttpConfig
+    enforces_timeout: ClassVar[bool] = True  # the whole exchange runs under ctx.timeout
 
     async def run(self, config: HttpConfig, ctx: CheckContext) -> Outcome:
         if ctx.outbound is None:
             return Outcome.down(ErrorCode.INTERNAL, "the HTTP check needs an outbound client")
+        plan = config._plan
         started = time.perf_counter()
         with record_exchange() as record:
-            response = await _exchange(config, ctx)
+            response = await _exchange(config, plan, ctx, record)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
         if isinstance(response, _Response):
-            outcome = _judge(config, response, _Peer.of(record), elapsed_ms, ctx.now)
+            outcome = _judge(config, plan, response, _Peer.of(record), elapsed_ms, ctx.now)
         else:
             outcome = _failed(response, record, ctx)
         outcome.phases = {name: round(value, 3) for name, value in
@@ -349,26 +359,30 @@ class HttpCheck:
         return outcome
 
 
-async def _exchange(config: HttpConfig, ctx: CheckContext) -> _Response | Exception:
+async def _exchange(config: HttpConfig, plan: _Plan, ctx: CheckContext,
+                    record: ExchangeRecord) -> _Response | Exception:
     """The response, or what stopped it (never raised: a target's failure is an outcome)."""
     try:
         async with asyncio.timeout(ctx.timeout):
-            return await _fetch(config, ctx)
+            return await _fetch(config, plan, ctx, record)
     except (aiohttp.ClientError, OSError) as error:  # TimeoutError is an OSError too
         return error
 
 
-async def _fetch(config: HttpConfig, ctx: CheckContext) -> _Response:
+async def _fetch(config: HttpConfig, plan: _Plan, ctx: CheckContext,
+                 record: ExchangeRecord) -> _Response:
     assert ctx.outbound is not None
     session = ctx.outbound.session(config.ip_family)
     async with session.request(
-        config.method, config.request_url, headers=config.request_headers, data=config.body,
+        config.method, plan.url, headers=plan.headers, data=config.body,
         allow_redirects=config.follow_redirects, max_redirects=config.max_redirects,
-        ssl=config.tls, timeout=aiohttp.ClientTimeout(total=ctx.timeout),
+        ssl=plan.ssl,
     ) as raw:
-        response = _Response(raw.status, raw.url.with_user(None), len(raw.history),
+        record.headers_received()
+        url = raw.url if raw.url.raw_user is None else raw.url.with_user(None)
+        response = _Response(raw.status, url, len(raw.history),
                              raw.headers, size=raw.content_length)
-        if config.needs_body:
+        if plan.needs_body:
             data, response.truncated = await _read_capped(raw, config.max_body_bytes)
             response.size = len(data)
             response.body = data.decode(_charset(raw), errors="replace")
@@ -442,10 +456,10 @@ class _Peer:
 Failure = tuple[ErrorCode, str] | None
 
 
-def _judge(config: HttpConfig, response: _Response, peer: _Peer,
+def _judge(config: HttpConfig, plan: _Plan, response: _Response, peer: _Peer,
            elapsed_ms: float, now: datetime) -> Outcome:
     details = {**_response_details(response), **peer.details(now)}
-    failure = (_status_failure(config, response) or _keyword_failure(config, response)
+    failure = (_status_failure(config, plan, response) or _keyword_failure(config, response)
                or _condition_failure(config, response, peer, elapsed_ms, now)
                or _speed_failure(config, elapsed_ms))
     if failure:
@@ -453,8 +467,8 @@ def _judge(config: HttpConfig, response: _Response, peer: _Peer,
     return Outcome.up(elapsed_ms, **details)
 
 
-def _status_failure(config: HttpConfig, response: _Response) -> Failure:
-    accepted = config.accepted_status
+def _status_failure(config: HttpConfig, plan: _Plan, response: _Response) -> Failure:
+    accepted = plan.status
     if not accepted or any(low <= response.status <= high for low, high in accepted):
         return None
     return ErrorCode.HTTP_STATUS, f"expected status {config.status_text}, got {response.status}"

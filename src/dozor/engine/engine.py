@@ -9,6 +9,7 @@ and applies added, changed, paused and removed monitors and maintenance windows.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,7 @@ class Engine:
         self._tasks: list[asyncio.Task[None]] = []
         self.writer: ResultWriter
         self.scheduler: Scheduler
+        self._writing: asyncio.Future[None]
 
     async def start(self) -> None:
         location_id = await ensure_location(self.database, self.settings.location)
@@ -60,17 +62,21 @@ class Engine:
                                    self.settings.per_host_concurrency)
         await self.reload()
         s = self.settings
+        self._writing = asyncio.ensure_future(
+            self.writer.run_forever(s.flush_interval.total_seconds()))
         self._spawn(self.scheduler.run_forever())
-        self._spawn(self.writer.run_forever(s.flush_interval.total_seconds()))
         self._spawn(self._every(s.reload_interval, self.reload))
         self._spawn(self._every(s.retention_interval, self.prune))
 
     async def stop(self) -> None:
+        """Stop checking, then let the writer store everything measured so far."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        await self.writer.flush()
+        self.writer.stop()
+        await self._writing
+        await self.writer.flush()  # whatever the cancelled checks added meanwhile
         await self.outbound.close()
 
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -111,6 +117,9 @@ class Engine:
         for row in rows:
             self._apply(row, states.get(row.id))
         self._revision = revision
+        # Monitors live as long as the process: keep them out of the cyclic collector's
+        # walks, which otherwise grow with every monitor and cost on every check.
+        gc.freeze()
 
     def _apply(self, row: Any, state: Any | None) -> None:
         try:
@@ -124,6 +133,8 @@ class Engine:
             self._by_token[monitor.push_token] = monitor.id
         if state is not None and previous is None:  # memory is newer than the database
             self.evaluator.trackers[monitor.id] = _tracker(state)
+            if state.incident_id is not None:
+                self.writer.open_incidents[monitor.id] = state.incident_id
             self.signals[monitor.id] = HeartbeatSignals(
                 state.last_ping_at, state.last_start_at, state.last_ping_kind)
         self._apply_pause(monitor)

@@ -14,44 +14,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dozor.core.rollups import DAY, HOUR, Rollup, period_start
-from dozor.core.statemachine import Transition
-from dozor.core.types import MonitorState, ResultStatus
 from dozor.engine.evaluator import Observation
+from dozor.engine.rollup_store import RollupStore
+from dozor.engine.transitions import Listener, StateChange, record_transitions
 from dozor.store import tables as t
-from dozor.store.queries import rollup_from_row
-from dozor.store.upsert import upsert
 
+__all__ = ["Listener", "ResultWriter", "StateChange"]
 log = logging.getLogger(__name__)
 MAX_QUEUED = 200_000  # past this, the oldest results are dropped (the database is gone)
-
-
-@dataclass(frozen=True, slots=True)
-class StateChange:
-    """A committed-with-this-transaction change of a monitor's state."""
-
-    monitor_id: int
-    org_id: int
-    monitor_name: str
-    previous: MonitorState
-    current: MonitorState
-    at: datetime
-    flapping: bool
-    incident_id: int | None
-    reason: str | None
-
-
-Listener = Callable[[AsyncConnection, StateChange], Awaitable[None]]
 
 
 class ResultWriter:
@@ -60,10 +37,13 @@ class ResultWriter:
         self.location_id = location_id
         self.batch_size = batch_size
         self.listeners: list[Listener] = []
+        self.open_incidents: dict[int, int] = {}  # monitor id -> its open incident's id
+        self.rollups = RollupStore()
         self._queue: list[Observation] = []
         self._due = asyncio.Event()
         self._lock = asyncio.Lock()
         self._last_ms: dict[int, int] = {}
+        self._stopping = False
         self.written = 0
 
     def add(self, observation: Observation) -> None:
@@ -75,13 +55,19 @@ class ResultWriter:
         """Drop queued results of a monitor that no longer exists."""
         self._queue = [o for o in self._queue if o.monitor.id != monitor_id]
         self._last_ms.pop(monitor_id, None)
+        self.open_incidents.pop(monitor_id, None)
 
     @property
     def queued(self) -> int:
         return len(self._queue)
 
+    def stop(self) -> None:
+        """Ask run_forever to write what is queued and return (never cancel it mid-write)."""
+        self._stopping = True
+        self._due.set()
+
     async def run_forever(self, flush_interval: float) -> None:
-        while True:
+        while not self._stopping:
             try:
                 async with asyncio.timeout(flush_interval):
                     await self._due.wait()
@@ -92,41 +78,59 @@ class ResultWriter:
                 await self.flush()
             except Exception:
                 log.exception("writing %d results failed; will retry", len(self._queue))
-                await asyncio.sleep(min(flush_interval, 5.0))
+                if not self._stopping:
+                    await asyncio.sleep(min(flush_interval, 5.0))
 
     async def flush(self) -> None:
         async with self._lock:
             while self._queue:
                 batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
                 try:
-                    await self._write_with_retry(batch)
+                    incidents = await self._write_with_retry(batch)
                 except BaseException:
                     self._queue[:0] = batch
                     del self._queue[:-MAX_QUEUED]
                     raise
+                self._remember(incidents)
                 self.written += sum(1 for o in batch if o.outcome is not None)
 
-    async def _write_with_retry(self, batch: list[Observation]) -> None:
+    def _remember(self, incidents: dict[int, int | None]) -> None:
+        # Only after the commit: a failed batch must not leave its incidents in memory.
+        for monitor_id, incident_id in incidents.items():
+            if incident_id is None:
+                self.open_incidents.pop(monitor_id, None)
+            else:
+                self.open_incidents[monitor_id] = incident_id
+
+    async def _write_with_retry(self, batch: list[Observation]) -> dict[int, int | None]:
         try:
-            async with self.engine.begin() as connection:
-                await self._write(connection, batch)
+            return await self._write(batch)
         except IntegrityError:
             # A monitor was deleted by another process while its results waited here.
             async with self.engine.connect() as connection:
                 existing = set((await connection.execute(select(t.monitors.c.id))).scalars())
             batch[:] = [o for o in batch if o.monitor.id in existing]
-            async with self.engine.begin() as connection:
-                await self._write(connection, batch)
+            return await self._write(batch)
 
-    async def _write(self, connection: AsyncConnection, batch: Sequence[Observation]) -> None:
+    async def _write(self, batch: Sequence[Observation]) -> dict[int, int | None]:
+        touched: list[Any] = []
+        try:
+            async with self.engine.begin() as connection:
+                return await self._write_in(connection, batch, touched)
+        except BaseException:
+            self.rollups.forget(touched)
+            raise
+
+    async def _write_in(self, connection: AsyncConnection, batch: Sequence[Observation],
+                        touched: list[Any]) -> dict[int, int | None]:
         results = [self._result_row(o) for o in batch if o.outcome is not None]
         if results:
             await connection.execute(insert(t.results), results)
-            await _update_rollups(connection, results)
-        for observation in batch:
-            for transition in observation.transitions:
-                await self._record_transition(connection, observation, transition)
-        await _save_states(connection, batch)
+            touched += await self.rollups.update(connection, results)
+        incidents = await record_transitions(connection, batch, self.open_incidents,
+                                             self.location_id, self.listeners)
+        await self._save_states(connection, batch, incidents)
+        return incidents
 
     def _result_row(self, o: Observation) -> dict[str, Any]:
         assert o.outcome is not None and o.status is not None
@@ -144,137 +148,45 @@ class ResultWriter:
                 "status": int(o.status), "latency_ms": latency,
                 "error": int(outcome.error) if outcome.error else None, "detail": detail}
 
-    async def _record_transition(
-        self, connection: AsyncConnection, o: Observation, transition: Transition
-    ) -> None:
-        monitor = o.monitor
-        incident_id = await connection.scalar(
-            select(t.monitor_state.c.incident_id).where(t.monitor_state.c.monitor_id
-                                                        == monitor.id)
-        )
-        reason = o.outcome.message if o.outcome is not None else None
-        if transition.incident == "open":
-            incident_id = await _open_incident(connection, o, self.location_id)
-        elif transition.incident == "close" and incident_id is not None:
-            resolution = "paused" if transition.current is MonitorState.PAUSED else "recovered"
-            await connection.execute(
-                update(t.incidents).where(t.incidents.c.id == incident_id)
-                .values(closed_at=transition.at, resolution=resolution)
-            )
-        await connection.execute(
-            insert(t.state_changes).values(
-                org_id=monitor.org_id, monitor_id=monitor.id, at=transition.at,
-                previous=transition.previous.value, current=transition.current.value,
-                flapping=transition.flapping, incident_id=incident_id, reason=reason,
-            )
-        )
-        change = StateChange(monitor.id, monitor.org_id, monitor.name, transition.previous,
-                             transition.current, transition.at, transition.flapping,
-                             incident_id, reason)
-        for listener in self.listeners:
-            await listener(connection, change)
+    async def _save_states(self, connection: AsyncConnection, batch: Sequence[Observation],
+                           incidents: dict[int, int | None]) -> None:
+        """One row per monitor: its latest state, and what its latest check found."""
+        latest: dict[int, Observation] = {}
+        checked: dict[int, Observation] = {}
+        for observation in batch:
+            latest[observation.monitor.id] = observation
+            if observation.outcome is not None:
+                checked[observation.monitor.id] = observation
+        rows_checked, rows_state = [], []
+        for monitor_id, o in latest.items():
+            incident = incidents[monitor_id] if monitor_id in incidents \
+                else self.open_incidents.get(monitor_id)
+            row = _state_values(o) | {"incident_id": incident}
+            if monitor_id in checked:
+                rows_checked.append(row | _checked_values(checked[monitor_id]))
+            else:
+                rows_state.append(row)
+        for rows in (rows_checked, rows_state):
+            if rows:
+                await connection.execute(_state_update(rows[0]), rows)
 
 
-async def _open_incident(connection: AsyncConnection, o: Observation, location_id: int) -> int:
-    outcome = o.outcome
-    incident_id = await connection.scalar(
-        insert(t.incidents).values(
-            org_id=o.monitor.org_id, monitor_id=o.monitor.id, opened_at=o.at,
-            cause=(outcome.message if outcome and outcome.message else "down"),
-            first_error=int(outcome.error) if outcome and outcome.error else None,
-            location_id=location_id,
-        ).returning(t.incidents.c.id)
-    )
-    await connection.execute(
-        update(t.monitor_state).where(t.monitor_state.c.monitor_id == o.monitor.id)
-        .values(incident_id=incident_id)
-    )
-    return int(incident_id)
-
-
-async def _save_states(connection: AsyncConnection, batch: Sequence[Observation]) -> None:
-    latest: dict[int, Observation] = {}
-    for observation in batch:
-        latest[observation.monitor.id] = observation
-    rows = []
-    for o in latest.values():
-        tracker = o.tracker
-        row = {"m_id": o.monitor.id, "state": tracker.state.value, "since": tracker.since,
-               "failures": tracker.failures, "successes": tracker.successes,
-               "history": tracker.history, "history_len": tracker.history_len,
-               "flapping": tracker.flapping}
-        if not tracker.incident_open:
-            row["incident_id"] = None
-        rows.append(row)
-    # Rows of monitors with an open incident must keep the incident id set in this batch.
-    keeping = [r for r in rows if "incident_id" not in r]
-    clearing = [r for r in rows if "incident_id" in r]
-    checked = {o.monitor.id: o for o in batch if o.outcome is not None}
-    for group in (keeping, clearing):
-        if group:
-            await connection.execute(_state_update(group[0]), group)
-    if checked:
-        await connection.execute(_checked_update(), [_checked_values(o) for o in
-                                                     checked.values()])
-
-
-def _state_update(sample: dict[str, Any]) -> Any:
-    columns: dict[str, Any] = {k: bindparam(k) for k in sample if k != "m_id"}
-    return (update(t.monitor_state)
-            .where(t.monitor_state.c.monitor_id == bindparam("m_id")).values(**columns))
-
-
-def _checked_update() -> Any:
-    state = t.monitor_state
-    return update(state).where(state.c.monitor_id == bindparam("m_id")).values(
-        last_checked_at=bindparam("checked_at"), last_latency_ms=bindparam("latency"),
-        last_error=bindparam("error"), last_message=bindparam("message"),
-    )
+def _state_values(o: Observation) -> dict[str, Any]:
+    tracker = o.tracker
+    return {"m_id": o.monitor.id, "state": tracker.state.value, "since": tracker.since,
+            "failures": tracker.failures, "successes": tracker.successes,
+            "history": tracker.history, "history_len": tracker.history_len,
+            "flapping": tracker.flapping}
 
 
 def _checked_values(o: Observation) -> dict[str, Any]:
     assert o.outcome is not None
-    return {"m_id": o.monitor.id, "checked_at": o.at, "latency": o.outcome.latency_ms,
-            "error": int(o.outcome.error) if o.outcome.error else None,
-            "message": o.outcome.message}
+    return {"last_checked_at": o.at, "last_latency_ms": o.outcome.latency_ms,
+            "last_error": int(o.outcome.error) if o.outcome.error else None,
+            "last_message": o.outcome.message}
 
 
-async def _update_rollups(connection: AsyncConnection, results: list[dict[str, Any]]) -> None:
-    for table, size in ((t.rollups_hourly, HOUR), (t.rollups_daily, DAY)):
-        fresh: dict[tuple[int, int, int], Rollup] = defaultdict(Rollup)
-        for r in results:
-            if r["status"] == ResultStatus.MAINTENANCE:
-                continue  # maintenance is excluded from uptime
-            bucket = period_start(r["at"] // 1000, size)
-            fresh[(r["monitor_id"], r["location_id"], bucket)].add(
-                r["status"] == ResultStatus.UP, r["latency_ms"])
-        if fresh:
-            merged = await _merge_with_stored(connection, table, fresh)
-            await upsert(connection, table, [_rollup_row(k, v) for k, v in merged.items()],
-                         keys=("monitor_id", "location_id", "bucket"))
-
-
-async def _merge_with_stored(
-    connection: AsyncConnection, table: Table, fresh: dict[tuple[int, int, int], Rollup]
-) -> dict[tuple[int, int, int], Rollup]:
-    by_bucket: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for monitor_id, location_id, bucket in fresh:
-        by_bucket[(location_id, bucket)].append(monitor_id)
-    for (location_id, bucket), monitor_ids in by_bucket.items():
-        query = select(table).where(table.c.location_id == location_id,
-                                    table.c.bucket == bucket,
-                                    table.c.monitor_id.in_(monitor_ids))
-        if connection.dialect.name == "postgresql":
-            query = query.with_for_update()
-        for row in await connection.execute(query):
-            fresh[(row.monitor_id, location_id, bucket)].merge(rollup_from_row(row))
-    return fresh
-
-
-def _rollup_row(key: tuple[int, int, int], r: Rollup) -> dict[str, Any]:
-    monitor_id, location_id, bucket = key
-    return {"monitor_id": monitor_id, "location_id": location_id, "bucket": bucket,
-            "checks": r.checks, "up": r.up, "timed": r.timed, "latency_sum": r.latency_sum,
-            "latency_min": r.latency_min, "latency_max": r.latency_max,
-            "p50": r.histogram.quantile(0.50), "p95": r.histogram.quantile(0.95),
-            "p99": r.histogram.quantile(0.99), "histogram": r.histogram.encode()}
+def _state_update(sample: dict[str, Any]) -> Any:
+    state = t.monitor_state
+    columns: dict[str, Any] = {k: bindparam(k) for k in sample if k != "m_id"}
+    return update(state).where(state.c.monitor_id == bindparam("m_id")).values(**columns)

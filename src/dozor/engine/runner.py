@@ -1,7 +1,9 @@
 """Runs one check with a hard timeout, so a hung target never delays anything else.
 
 Checks honour ``ctx.timeout`` themselves; the runner adds a short grace and then cancels,
-and turns any exception a check lets through into a DOWN outcome with INTERNAL.
+and turns any exception a check lets through into a DOWN outcome with INTERNAL. A kind
+whose whole run already sits under one ``asyncio.timeout(ctx.timeout)`` says so with
+``enforces_timeout = True`` and is spared the second timer (it is the hot path).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Runner:
             monitor_created_at=monitor.created_at, heartbeat=signals,
         )
         try:
+            if getattr(check, "enforces_timeout", False):
+                return await check.run(monitor.config, ctx)
             async with asyncio.timeout(monitor.timeout + GRACE):
                 return await check.run(monitor.config, ctx)
         except TimeoutError:

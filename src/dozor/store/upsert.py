@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,14 +18,21 @@ async def upsert(
     """Write ``rows``; where a row with the same ``keys`` exists, overwrite its other columns."""
     if not rows:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    others = [c for c in rows[0] if c not in keys]
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={c: statement.excluded[c] for c in others},
-    )
+    statement = _statement(connection.dialect.name, table, tuple(keys), tuple(rows[0]))
     await connection.execute(statement, list(rows))
+
+
+@functools.lru_cache(maxsize=64)
+def _statement(dialect_name: str, table: Table, keys: tuple[str, ...],
+               columns: tuple[str, ...]) -> Any:
+    # Built once per shape: constructing `excluded` and its columns costs more than a
+    # batch of a thousand rows takes to send.
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c: statement.excluded[c] for c in columns if c not in keys},
+    )
 
 
 async def insert_missing(connection: AsyncConnection, table: Table, row: dict[str, Any]) -> None:

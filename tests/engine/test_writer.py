@@ -1,0 +1,95 @@
+"""The result writer in batches: many state changes at once, and incidents that open and
+close inside one batch, all in one transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dozor.core.statemachine import Policy, Tracker
+from dozor.core.types import ErrorCode, Outcome
+from dozor.engine.engine import ensure_location
+from dozor.engine.evaluator import Evaluator
+from dozor.engine.ingest import ResultWriter
+from dozor.engine.model import ActiveMonitor
+from dozor.store import monitors as store
+from dozor.store import tables as t
+from tests.engine.conftest import add_monitor
+
+T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+
+async def active(engine: AsyncEngine, count: int) -> list[ActiveMonitor]:
+    for i in range(count):
+        await add_monitor(engine, name=f"m{i}", **{"confirm-after": 1})
+    async with engine.connect() as connection:
+        return [ActiveMonitor.from_row(r) for r in await store.list_monitors(connection)]
+
+
+async def test_a_mass_outage_is_one_batch_with_an_incident_each(engine: AsyncEngine) -> None:
+    monitors = await active(engine, 50)
+    writer = ResultWriter(engine, await ensure_location(engine, "local"))
+    evaluator = Evaluator()
+    down = Outcome.down(ErrorCode.TIMEOUT, "timed out")
+    for minute in range(2):
+        for monitor in monitors:
+            writer.add(evaluator.evaluate(monitor, down, T0 + timedelta(minutes=minute)))
+    await writer.flush()
+    async with engine.connect() as connection:
+        incidents = (await connection.execute(select(t.incidents))).all()
+        states = set((await connection.execute(select(t.monitor_state.c.state))).scalars())
+        linked = (await connection.execute(select(t.monitor_state.c.incident_id))).scalars()
+    assert len(incidents) == 50 and states == {"down"}
+    assert sorted(linked) == sorted(i.id for i in incidents)
+    assert len(writer.open_incidents) == 50
+
+
+async def test_an_incident_can_open_and_close_within_one_batch(engine: AsyncEngine) -> None:
+    [monitor] = await active(engine, 1)
+    writer = ResultWriter(engine, await ensure_location(engine, "local"))
+    evaluator = Evaluator()
+    evaluator.trackers[monitor.id] = Tracker()
+    outcomes = [Outcome.up(1.0), Outcome.down(ErrorCode.TIMEOUT, "t"), Outcome.up(1.0),
+                Outcome.down(ErrorCode.TIMEOUT, "t")]
+    for minute, outcome in enumerate(outcomes):
+        writer.add(evaluator.evaluate(monitor, outcome, T0 + timedelta(minutes=minute)))
+    await writer.flush()
+    async with engine.connect() as connection:
+        incidents = (await connection.execute(select(t.incidents).order_by(t.incidents.c.id))
+                     ).all()
+        changes = (await connection.execute(select(t.state_changes)
+                                            .order_by(t.state_changes.c.id))).all()
+        state = (await connection.execute(select(t.monitor_state))).one()
+    assert [i.closed_at is None for i in incidents] == [False, True]
+    assert [(c.current, c.incident_id) for c in changes] == [
+        ("up", None), ("down", incidents[0].id), ("up", incidents[0].id),
+        ("down", incidents[1].id)]
+    assert state.incident_id == incidents[1].id
+    assert monitor.policy == Policy(confirm_after=1)
+
+
+async def test_a_failed_batch_is_retried_without_counting_twice(engine: AsyncEngine) -> None:
+    [monitor] = await active(engine, 1)
+    writer = ResultWriter(engine, await ensure_location(engine, "local"))
+    failures = [RuntimeError("the outbox is unavailable")]
+
+    async def flaky_listener(connection: object, change: object) -> None:
+        if failures:
+            raise failures.pop()
+
+    writer.listeners.append(flaky_listener)
+    evaluator = Evaluator()
+    for minute in range(3):  # the first result is a change (unknown -> up): the listener runs
+        writer.add(evaluator.evaluate(monitor, Outcome.up(10.0), T0 + timedelta(minutes=minute)))
+    with pytest.raises(RuntimeError, match="outbox"):
+        await writer.flush()
+    assert writer.queued == 3  # nothing lost
+    await writer.flush()
+    async with engine.connect() as connection:
+        results = (await connection.execute(select(t.results))).all()
+        [hourly] = (await connection.execute(select(t.rollups_hourly))).all()
+        changes = (await connection.execute(select(t.state_changes))).all()
+    assert len(results) == 3 and hourly.checks == 3 and len(changes) == 1
