@@ -343,9 +343,12 @@ async def uptime(database: AsyncEngine, name: str, start: datetime | None,
 @_with_database
 async def retention(database: AsyncEngine, dry_run: bool) -> None:
     """Remove results, rollups and incidents past their retention windows."""
+    from dozor.engine.rollup_job import roll_up
     from dozor.store.retention import Windows, prune
 
     s = _settings()
+    if not dry_run:  # raw results must be in the rollups before they go
+        await roll_up(database, datetime.now(UTC))
     report = await prune(database, Windows(s.retention_raw, s.retention_hourly,
                                            s.retention_daily), datetime.now(UTC), dry_run)
     click.echo("would remove:" if dry_run else "removed:")

@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.config.specs import parse_monitor
 from dozor.core.rollups import DAY, HOUR, Rollup
-from dozor.engine.rollup_store import _row as rollup_row
 from dozor.store import monitors as store
 from dozor.store import queries
 from dozor.store import tables as t
+from dozor.store.queries import ROLLED_UP, rollup_row
 from dozor.store.retention import Windows, prune
 from tests import fakes  # noqa: F401
 
@@ -42,6 +42,7 @@ async def test_uptime_combines_daily_and_hourly_rollups(engine: AsyncEngine) -> 
     async with engine.begin() as connection:
         await connection.execute(insert(t.rollups_hourly), hourly)
         await connection.execute(insert(t.rollups_daily), daily)
+        await connection.execute(insert(t.meta).values(key=ROLLED_UP, value=today + 12 * HOUR))
         last_day = await queries.uptime(connection, monitor_id, NOW - timedelta(hours=12), NOW)
         week = await queries.uptime(connection, monitor_id, NOW - timedelta(days=7), NOW)
     assert (last_day.checks, last_day.up) == (720, 690)

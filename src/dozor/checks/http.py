@@ -87,7 +87,7 @@ class _Plan:
     """What a run of an HttpConfig needs, prepared once when the config is validated."""
 
     url: URL
-    headers: dict[str, str]
+    headers: dict[str, str] | None  # None rather than one empty dict per monitor
     ssl: ssl.SSLContext | bool
     status: tuple[tuple[int, int], ...]
     needs_body: bool
@@ -200,7 +200,7 @@ class HttpConfig(CheckConfig):
 
     def model_post_init(self, context: Any, /) -> None:
         self._plan = _Plan(
-            url=URL(self.url), headers={**self.headers, **self._auth_header()},
+            url=URL(self.url), headers={**self.headers, **self._auth_header()} or None,
             ssl=tls_setting(self.verify_tls, self.ca), status=self._effective_status(),
             needs_body=self._reads_body(),
         )
@@ -237,7 +237,7 @@ class HttpConfig(CheckConfig):
     @property
     def request_headers(self) -> dict[str, str]:
         """The headers to send, with Authorization: never log or show them."""
-        return self._plan.headers
+        return self._plan.headers or {}
 
     @property
     def tls(self) -> ssl.SSLContext | bool:

@@ -25,6 +25,7 @@ from dozor.core.types import MonitorState
 from dozor.engine.evaluator import Evaluator
 from dozor.engine.ingest import ResultWriter
 from dozor.engine.model import ActiveMonitor
+from dozor.engine.rollup_job import roll_up
 from dozor.engine.runner import Runner
 from dozor.engine.scheduler import Job, Scheduler, spread_offset
 from dozor.outbound import Outbound
@@ -67,6 +68,7 @@ class Engine:
         self._spawn(self.scheduler.run_forever())
         self._spawn(self._every(s.reload_interval, self.reload))
         self._spawn(self._every(s.retention_interval, self.prune))
+        self._spawn(self._every(timedelta(minutes=1), self.roll_up))
 
     async def stop(self) -> None:
         """Stop checking, then let the writer store everything measured so far."""
@@ -135,8 +137,9 @@ class Engine:
             self.evaluator.trackers[monitor.id] = _tracker(state)
             if state.incident_id is not None:
                 self.writer.open_incidents[monitor.id] = state.incident_id
-            self.signals[monitor.id] = HeartbeatSignals(
-                state.last_ping_at, state.last_start_at, state.last_ping_kind)
+            if monitor.push_token:
+                self.signals[monitor.id] = HeartbeatSignals(
+                    state.last_ping_at, state.last_start_at, state.last_ping_kind)
         self._apply_pause(monitor)
         if monitor.paused:
             self.scheduler.remove(monitor.id)
@@ -194,7 +197,13 @@ class Engine:
             self.scheduler.trigger(monitor_id)
         return True
 
+    async def roll_up(self) -> int:
+        """Roll up the hours that have ended (see engine.rollup_job)."""
+        return await roll_up(self.database, datetime.now(UTC))
+
     async def prune(self, dry_run: bool = False) -> Any:
+        if not dry_run:  # raw results must be in the rollups before they go
+            await self.roll_up()
         s = self.settings
         return await prune(self.database, Windows(s.retention_raw, s.retention_hourly,
                                                   s.retention_daily),

@@ -22,7 +22,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dozor.engine.evaluator import Observation
-from dozor.engine.rollup_store import RollupStore
 from dozor.engine.transitions import Listener, StateChange, record_transitions
 from dozor.store import tables as t
 
@@ -38,7 +37,6 @@ class ResultWriter:
         self.batch_size = batch_size
         self.listeners: list[Listener] = []
         self.open_incidents: dict[int, int] = {}  # monitor id -> its open incident's id
-        self.rollups = RollupStore()
         self._queue: list[Observation] = []
         self._due = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -113,24 +111,14 @@ class ResultWriter:
             return await self._write(batch)
 
     async def _write(self, batch: Sequence[Observation]) -> dict[int, int | None]:
-        touched: list[Any] = []
-        try:
-            async with self.engine.begin() as connection:
-                return await self._write_in(connection, batch, touched)
-        except BaseException:
-            self.rollups.forget(touched)
-            raise
-
-    async def _write_in(self, connection: AsyncConnection, batch: Sequence[Observation],
-                        touched: list[Any]) -> dict[int, int | None]:
-        results = [self._result_row(o) for o in batch if o.outcome is not None]
-        if results:
-            await connection.execute(insert(t.results), results)
-            touched += await self.rollups.update(connection, results)
-        incidents = await record_transitions(connection, batch, self.open_incidents,
-                                             self.location_id, self.listeners)
-        await self._save_states(connection, batch, incidents)
-        return incidents
+        async with self.engine.begin() as connection:
+            results = [self._result_row(o) for o in batch if o.outcome is not None]
+            if results:  # rollups are made from these by engine.rollup_job
+                await connection.execute(insert(t.results), results)
+            incidents = await record_transitions(connection, batch, self.open_incidents,
+                                                 self.location_id, self.listeners)
+            await self._save_states(connection, batch, incidents)
+            return incidents
 
     def _result_row(self, o: Observation) -> dict[str, Any]:
         assert o.outcome is not None and o.status is not None

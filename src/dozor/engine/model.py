@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,8 +38,14 @@ class ActiveMonitor:
             id=row.id, org_id=row.org_id, name=row.name, kind=row.kind, config=config,
             tags=frozenset(row.tags), interval=row.interval_ms / 1000,
             retry_interval=row.retry_interval_ms / 1000, timeout=row.timeout_ms / 1000,
-            policy=Policy(confirm_after=row.confirm_after, recover_after=row.recover_after),
+            policy=_policy(row.confirm_after, row.recover_after),
             paused=row.paused, revision=row.revision, created_at=row.created_at,
             push_token=row.push_token if receives_pings(row.kind) else None,
             job=Job(monitor_id=row.id, host=config.target_host()),
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _policy(confirm_after: int, recover_after: int) -> Policy:
+    # Shared: ten thousand monitors have a handful of distinct policies between them.
+    return Policy(confirm_after=confirm_after, recover_after=recover_after)

@@ -14,7 +14,10 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.core.rollups import DAY, HOUR, Histogram, Rollup, combine
+from dozor.core.types import ResultStatus
 from dozor.store import tables as t
+
+ROLLED_UP = "rolled_up_until"  # meta key: hours before it are in the rollup tables
 
 
 async def monitor_overview(connection: AsyncConnection, org_id: int | None = None
@@ -52,9 +55,23 @@ async def recent_results(connection: AsyncConnection, monitor_id: int, limit: in
 
 async def uptime(connection: AsyncConnection, monitor_id: int, start: datetime,
                  end: datetime, location_id: int | None = None) -> Rollup:
-    """Checks, uptime and latency of a monitor between two moments, to the hour."""
+    """Checks, uptime and latency of a monitor between two moments, to the hour: rollups
+    for the hours rolled up, raw results for the rest (at most the open hour or two)."""
+    mark = await connection.scalar(select(t.meta.c.value).where(t.meta.c.key == ROLLED_UP))
     first = int(start.timestamp()) // HOUR * HOUR
     last = -(-int(end.timestamp()) // HOUR) * HOUR  # rounded up to the hour
+    rolled_to = min(last, int(mark)) if mark is not None else first
+    parts = await _from_rollups(connection, monitor_id, first, rolled_to, location_id)
+    if rolled_to < last:
+        parts.append(await _from_results(connection, monitor_id, max(first, rolled_to), last,
+                                         location_id))
+    return combine(parts)
+
+
+async def _from_rollups(connection: AsyncConnection, monitor_id: int, first: int, last: int,
+                        location_id: int | None) -> list[Rollup]:
+    if first >= last:
+        return []
     day_from = -(-first // DAY) * DAY
     day_to = last // DAY * DAY
     parts: list[Rollup] = []
@@ -68,7 +85,21 @@ async def uptime(connection: AsyncConnection, monitor_id: int, start: datetime,
     else:
         parts += await _rollups(connection, t.rollups_hourly, monitor_id, first, last,
                                 location_id)
-    return combine(parts)
+    return parts
+
+
+async def _from_results(connection: AsyncConnection, monitor_id: int, start: int, end: int,
+                        location_id: int | None) -> Rollup:
+    r = t.results
+    query = select(r.c.status, r.c.latency_ms).where(
+        r.c.monitor_id == monitor_id, r.c.at >= start * 1000, r.c.at < end * 1000)
+    if location_id is not None:
+        query = query.where(r.c.location_id == location_id)
+    total = Rollup()
+    for status, latency in await connection.execute(query):
+        if status != ResultStatus.MAINTENANCE:
+            total.add(status == ResultStatus.UP, latency)
+    return total
 
 
 async def _rollups(connection: AsyncConnection, table: Table, monitor_id: int, start: int,
@@ -84,3 +115,13 @@ def rollup_from_row(row: Any) -> Rollup:
     return Rollup(checks=row.checks, up=row.up, timed=row.timed, latency_sum=row.latency_sum,
                   latency_min=row.latency_min, latency_max=row.latency_max,
                   histogram=Histogram.decode(row.histogram))
+
+
+def rollup_row(key: tuple[int, int, int], r: Rollup) -> dict[str, Any]:
+    """The rollup tables' row for (monitor, location, period start) and a rollup."""
+    monitor_id, location_id, bucket = key
+    return {"monitor_id": monitor_id, "location_id": location_id, "bucket": bucket,
+            "checks": r.checks, "up": r.up, "timed": r.timed, "latency_sum": r.latency_sum,
+            "latency_min": r.latency_min, "latency_max": r.latency_max,
+            "p50": r.histogram.quantile(0.50), "p95": r.histogram.quantile(0.95),
+            "p99": r.histogram.quantile(0.99), "histogram": r.histogram.encode()}
