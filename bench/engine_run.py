@@ -15,7 +15,7 @@ import json
 import sqlite3
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -23,6 +23,7 @@ import uvloop
 from sqlalchemy import insert
 
 from dozor.engine.engine import Engine
+from dozor.engine.rollup_job import roll_up
 from dozor.settings import Settings
 from dozor.store import tables as t
 from dozor.store.db import create_engine
@@ -80,6 +81,8 @@ async def measure(url: str, monitors: int, interval: float, seconds: float,
     await asyncio.sleep(seconds)
     end = await snapshot(engine, path)
     await engine.stop()
+    # Roll up everything stored (as if the hour had ended) to price a rollup row.
+    await roll_up(database, datetime.now(UTC) + timedelta(hours=2))
     await database.dispose()
     checks = end["written"] - start["written"]
     lags = sorted(list(engine.scheduler.lag.samples)[int(start["lags"]):int(end["lags"])])
@@ -89,7 +92,8 @@ async def measure(url: str, monitors: int, interval: float, seconds: float,
         "lag_p50_ms": 1000 * lags[len(lags) // 2] if lags else 0.0,
         "lag_p99_ms": 1000 * lags[int(len(lags) * 0.99)] if lags else 0.0,
         "rss_bytes": float(process.memory_info().rss),
-        "db_bytes_per_result": (end["bytes"] - start["bytes"]) / max(checks, 1),
+        "db_bytes_per_result": (end["bytes"] - start["bytes"]) / max(checks, 1)
+        + rollup_bytes_per_result(path, interval),
         "results_table_bytes_per_row": results_table_bytes_per_row(path),
         "failed_share": failed_share(path),
     }
@@ -105,6 +109,19 @@ async def snapshot(engine: Engine, path: Path) -> dict[str, float]:
     size = await asyncio.to_thread(database_bytes, path)
     return {"written": engine.writer.written, "lags": len(engine.scheduler.lag.samples),
             "cpu": time.process_time(), "wall": time.monotonic(), "bytes": size}
+
+
+def rollup_bytes_per_result(path: Path, interval: float) -> float:
+    """Rollups are written once per monitor and hour (and day): their share of a result."""
+    with sqlite3.connect(path) as connection:
+        sizes = dict(connection.execute(
+            "SELECT name, sum(pgsize) FROM dbstat WHERE name LIKE 'rollups_%' GROUP BY name"))
+        rows = {name: connection.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+                for name in sizes}
+    per_hour = sizes["rollups_hourly"] / max(rows["rollups_hourly"], 1)
+    per_day = sizes["rollups_daily"] / max(rows["rollups_daily"], 1)
+    results_per_hour = 3600 / interval
+    return (per_hour + per_day / 24) / results_per_hour
 
 
 def failed_share(path: Path) -> float:

@@ -31,7 +31,7 @@ GOLDEN = (math.sqrt(5) - 1) / 2
 # Runs due within one tick start together: a few checks in flight at once let the event
 # loop batch their I/O (about a third cheaper per check than one at a time), at the
 # price of starting some of them up to a tick early.
-TICK = 0.02
+TICK = 0.05
 RunCallback = Callable[["Job", float], Awaitable[float]]
 
 
