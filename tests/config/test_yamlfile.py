@@ -35,7 +35,7 @@ def test_a_valid_document_gives_specs_with_defaults() -> None:
     alpha, beta = document.monitors
     assert alpha.fields.interval == timedelta(seconds=30)
     assert alpha.retry_interval == timedelta(seconds=10)
-    assert alpha.fields.confirm_after == 2 and beta.fields.confirm_after == 3
+    assert alpha.confirm_after == 2 and beta.confirm_after == 3
     assert document.maintenance[0].duration == timedelta(minutes=30)
 
 
@@ -67,6 +67,13 @@ def test_an_error_names_the_file_line_and_field(text: str, expected: str) -> Non
     with pytest.raises(ConfigFileError) as caught:
         load_text(text, "f.yaml")
     assert expected in str(caught.value)
+
+
+def test_a_heartbeat_is_down_at_the_first_failure_unless_told_otherwise() -> None:
+    document = load_text("monitors:\n  - {name: job, kind: heartbeat, period: 1h}\n"
+                         "  - {name: slow, kind: heartbeat, period: 1h, confirm-after: 2}\n")
+    assert [m.confirm_after for m in document.monitors] == [1, 2]
+    assert "confirm-after" not in dump(document.monitors[:1], [])
 
 
 def test_environment_variables_fill_in_secrets(monkeypatch: pytest.MonkeyPatch) -> None:

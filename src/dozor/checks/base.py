@@ -57,7 +57,8 @@ class CheckContext:
 
 class Check(Protocol):
     """A check kind. Optional class flags: ``receives_pings`` (give monitors a push URL),
-    ``enforces_timeout`` (its whole run is bounded by ``ctx.timeout``: no runner timer)."""
+    ``enforces_timeout`` (its whole run is bounded by ``ctx.timeout``: no runner timer),
+    ``default_confirm_after`` (failed checks before DOWN when a monitor does not say)."""
 
     kind: ClassVar[str]
     Config: ClassVar[type[CheckConfig]]

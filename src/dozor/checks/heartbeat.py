@@ -293,6 +293,7 @@ class HeartbeatCheck:
     kind: ClassVar[str] = "heartbeat"
     Config: ClassVar[type[CheckConfig]] = HeartbeatConfig
     receives_pings: ClassVar[bool] = True  # each monitor gets a push URL
+    default_confirm_after: ClassVar[int] = 1  # the grace period is the confirmation
 
     async def run(self, config: HeartbeatConfig, ctx: CheckContext) -> Outcome:
         signals = ctx.heartbeat or HeartbeatSignals()

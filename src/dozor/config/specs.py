@@ -80,7 +80,7 @@ class MonitorFields(_Spec):
     interval: Duration = timedelta(seconds=60)
     retry_interval: Duration | None = None
     timeout: Duration | None = None
-    confirm_after: int = Field(3, ge=1, le=50)
+    confirm_after: int | None = Field(None, ge=1, le=50)  # None: the kind's default
     recover_after: int = Field(1, ge=1, le=50)
     tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
     paused: bool = False
@@ -103,6 +103,12 @@ class MonitorFields(_Spec):
 def default_retry_interval(interval: timedelta) -> timedelta:
     # A shorter retry confirms an outage sooner: a third of the interval, at least 5s.
     return min(max(timedelta(seconds=5), interval / 3), interval)
+
+
+def default_confirm_after(kind: str) -> int:
+    """Failed checks in a row before DOWN: 3, unless the kind knows better (a heartbeat's
+    grace period already is its confirmation)."""
+    return int(getattr(get_check(kind), "default_confirm_after", 3))
 
 
 def default_timeout(interval: timedelta) -> timedelta:
@@ -132,6 +138,10 @@ class MonitorSpec:
     def timeout(self) -> timedelta:
         return self.fields.timeout or default_timeout(self.fields.interval)
 
+    @property
+    def confirm_after(self) -> int:
+        return self.fields.confirm_after or default_confirm_after(self.fields.kind)
+
     def row_values(self) -> dict[str, Any]:
         """Column values for the monitors table (without ids and timestamps)."""
         return {
@@ -141,7 +151,7 @@ class MonitorSpec:
             "interval_ms": _ms(self.fields.interval),
             "retry_interval_ms": _ms(self.retry_interval),
             "timeout_ms": _ms(self.timeout),
-            "confirm_after": self.fields.confirm_after,
+            "confirm_after": self.confirm_after,
             "recover_after": self.fields.recover_after,
             "tags": sorted(set(self.fields.tags)),
             "paused": self.fields.paused,
@@ -191,9 +201,10 @@ def spec_to_mapping(spec: MonitorSpec) -> dict[str, Any]:
         out["retry-interval"] = format_duration(spec.retry_interval)
     if spec.timeout != default_timeout(fields.interval):
         out["timeout"] = format_duration(spec.timeout)
-    for key, default in (("confirm_after", 3), ("recover_after", 1)):
-        if getattr(fields, key) != default:
-            out[key.replace("_", "-")] = getattr(fields, key)
+    if spec.confirm_after != default_confirm_after(fields.kind):
+        out["confirm-after"] = spec.confirm_after
+    if fields.recover_after != 1:
+        out["recover-after"] = fields.recover_after
     if fields.tags:
         out["tags"] = sorted(set(fields.tags))
     if fields.paused:
