@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from dozor.core.durations import parse_duration
+from dozor.validation import Duration
 
 PREFIX = "DOZOR_"
 
@@ -40,16 +40,7 @@ def _strict_bool(value: object) -> object:
     return value
 
 
-def _duration(value: object) -> object:
-    if isinstance(value, str):
-        return parse_duration(value)
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    return value
-
-
 StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class Settings(BaseModel):
@@ -76,8 +67,6 @@ class Settings(BaseModel):
 
     max_concurrency: int = Field(500, ge=1, le=100_000)
     per_host_concurrency: int = Field(20, ge=1, le=10_000)
-    default_interval: Duration = timedelta(seconds=60)
-    min_interval: Duration = timedelta(seconds=10)
     flush_interval: Duration = timedelta(seconds=1)
     flush_batch: int = Field(1000, ge=1, le=100_000)
     reload_interval: Duration = timedelta(seconds=2)

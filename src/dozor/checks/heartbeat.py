@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BeforeValidator, PlainSerializer, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
 from dozor.checks.base import CheckConfig, CheckContext, HeartbeatSignals, register
-from dozor.core.durations import format_duration, parse_duration
+from dozor.core.durations import format_duration
 from dozor.core.types import ErrorCode, Outcome
+from dozor.validation import Duration
 
 # A "start" older than this most likely belongs to an earlier run that never reported:
 # timing a success against it would record a bogus job duration.
@@ -48,19 +49,6 @@ _RANDOM_FIELD = re.compile(r"(?<![a-z])[hr](?![a-z])", re.IGNORECASE)
 _MAX_GAP_MINUTES = 26 * 60
 
 
-def _duration(value: object) -> object:
-    if isinstance(value, str):
-        return parse_duration(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    return value
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_duration),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-]
 
 
 class HeartbeatConfig(CheckConfig):

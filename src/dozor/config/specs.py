@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -33,7 +32,8 @@ from pydantic import (
 )
 
 from dozor.checks import CheckConfig, get_check
-from dozor.core.durations import format_duration, parse_duration
+from dozor.core.durations import format_duration
+from dozor.validation import Duration
 
 Path = tuple[str | int, ...]
 
@@ -56,15 +56,6 @@ class SpecError(Exception):
         self.problems = problems
 
 
-def _duration(value: object) -> object:
-    if isinstance(value, str):
-        return parse_duration(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class _Spec(BaseModel):
