@@ -15,16 +15,14 @@ def test_defaults_need_nothing_and_use_sqlite_in_var() -> None:
 
 
 def test_environment_values_are_parsed() -> None:
-    settings = Settings.load({"DOZOR_PORT": "9000", "DOZOR_RETENTION_RAW": "7d",
-                              "DOZOR_ALLOW_PRIVATE_TARGETS": "false"})
+    settings = Settings.load({"DOZOR_PORT": "9000", "DOZOR_RETENTION_RAW": "7d"})
     assert settings.port == 9000
     assert settings.retention_raw == timedelta(days=7)
-    assert settings.allow_private_targets is False
 
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("DOZOR_PORT", "eighty"), ("DOZOR_PORT", "70000"), ("DOZOR_ALLOW_PRIVATE_TARGETS", "yes"),
+    [("DOZOR_PORT", "eighty"), ("DOZOR_PORT", "70000"), ("DOZOR_FLUSH_BATCH", "0"),
      ("DOZOR_RETENTION_RAW", "a week"), ("DOZOR_LOG_LEVEL", "loud"), ("DOZOR_LOCATION", "Not ok")],
 )
 def test_a_bad_value_names_the_setting(variable: str, value: str) -> None:

@@ -16,10 +16,10 @@ import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dozor.validation import Duration
 
@@ -30,17 +30,6 @@ class SettingsError(Exception):
     """A setting has a bad value; the message names it."""
 
 
-def _strict_bool(value: object) -> object:
-    # "yes", "1" and "on" are how typos become production outages: only true/false.
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("true", "false"):
-            return lowered == "true"
-        raise ValueError("must be true or false")
-    return value
-
-
-StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
 
 
 class Settings(BaseModel):
@@ -61,9 +50,6 @@ class Settings(BaseModel):
         "https://data.iana.org/rdap/dns.json",
         description="IANA's RDAP bootstrap registry, for domain expiry checks.",
     )
-    allow_private_targets: StrictBool = Field(
-        True, description="Self-hosted default; multi-tenant installs set false."
-    )
 
     max_concurrency: int = Field(500, ge=1, le=100_000)
     per_host_concurrency: int = Field(20, ge=1, le=10_000)
@@ -74,7 +60,6 @@ class Settings(BaseModel):
     retention_raw: Duration = Field(timedelta(days=14), description="Raw check results.")
     retention_hourly: Duration = Field(timedelta(days=90), description="Hourly rollups.")
     retention_daily: Duration = Field(timedelta(days=730), description="Daily rollups.")
-    retention_messages: Duration = Field(timedelta(days=365), description="Message traffic.")
     retention_interval: Duration = timedelta(hours=1)
 
     @property
