@@ -1,7 +1,7 @@
 """The one place Dozor makes outbound HTTP requests from (checks, RDAP, later webhooks).
 
-It owns the aiohttp sessions, so every request gets the same user agent, timeouts and,
-in multi-tenant mode, the same guard against private targets. Monitoring wants a fresh
+It owns the aiohttp sessions, so every request gets the same user agent and connection
+rules (and, with accounts, the same guard against private targets). Monitoring wants a fresh
 connection per check (a reused one would hide DNS, connect and TLS times), so the
 connectors close connections after each request and never cache DNS answers.
 
@@ -28,7 +28,7 @@ import functools
 import socket
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,14 +81,12 @@ class Outbound:
     def __init__(
         self,
         user_agent: str,
-        trace_configs: Sequence[aiohttp.TraceConfig] = (),
         resolver: AbstractResolver | None = None,
     ) -> None:
         self.user_agent = user_agent
         # Phases come from the connector and resolver hooks below, not from aiohttp's
         # traces: traces build objects and await signals on every request, which made
         # checks about a third more expensive.
-        self._trace_configs = list(trace_configs)
         self._resolver = resolver  # None: the system resolver (tests pass a fake)
         self._sessions: dict[str, aiohttp.ClientSession] = {}
 
@@ -103,7 +101,6 @@ class Outbound:
             session = aiohttp.ClientSession(
                 connector=connector,
                 headers={"User-Agent": self.user_agent},
-                trace_configs=self._trace_configs,
                 # No aiohttp timers: every caller bounds its request with asyncio.timeout
                 # (one timer per request instead of three).
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=None),
