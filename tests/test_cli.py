@@ -90,6 +90,16 @@ def test_a_bad_setting_stops_the_command_naming_it(
     assert result.exit_code == 1 and "DOZOR_PORT" in result.output
 
 
+def test_an_unreachable_database_is_one_clear_line(
+    dozor: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOZOR_DATABASE_URL", "postgresql://dozor:secret@127.0.0.1:1/dozor")
+    result = dozor.invoke(main, ["monitors", "list"])
+    assert result.exit_code == 1
+    assert "cannot use the database at postgresql://dozor:***@127.0.0.1:1/dozor" in result.output
+    assert "secret" not in result.output and "Traceback" not in result.output
+
+
 def test_uptime_and_incidents_read_empty_history(dozor: CliRunner) -> None:
     ok(dozor.invoke(main, ["monitors", "add", "solo", "--kind", "scripted", "-o", "key=s"]))
     assert "24h" in ok(dozor.invoke(main, ["uptime", "solo"]))

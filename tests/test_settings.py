@@ -23,6 +23,7 @@ def test_environment_values_are_parsed() -> None:
 @pytest.mark.parametrize(
     ("variable", "value"),
     [("DOZOR_PORT", "eighty"), ("DOZOR_PORT", "70000"), ("DOZOR_FLUSH_BATCH", "0"),
+     ("DOZOR_DATABASE_URL", "mysql://localhost/dozor"),
      ("DOZOR_RETENTION_RAW", "a week"), ("DOZOR_LOG_LEVEL", "loud"), ("DOZOR_LOCATION", "Not ok")],
 )
 def test_a_bad_value_names_the_setting(variable: str, value: str) -> None:

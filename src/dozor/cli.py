@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.cli_format import format_outcome, table, when
@@ -54,12 +55,24 @@ def _with_database(action: Callable[..., Awaitable[T]]) -> Callable[..., T]:
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         import uvloop
-        return uvloop.run(coroutine)
     except ImportError:  # pragma: no cover - platforms without uvloop
         return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
 
 
-@click.group()
+class _Commands(click.Group):
+    """Turns an unreachable database into one line naming it, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (OSError, DBAPIError) as error:
+            reason = getattr(error, "orig", None) or error
+            raise click.ClickException(
+                f"cannot use the database at {_safe_url(_settings())}: {reason}") from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="dozor")
 def main() -> None:
     """Dozor: uptime monitoring and alerting."""

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dozor.validation import Duration
 
 PREFIX = "DOZOR_"
+DATABASES = ("sqlite", "postgresql", "postgres")
 
 
 class SettingsError(Exception):
@@ -61,6 +62,13 @@ class Settings(BaseModel):
     retention_hourly: Duration = Field(timedelta(days=90), description="Hourly rollups.")
     retention_daily: Duration = Field(timedelta(days=730), description="Daily rollups.")
     retention_interval: Duration = timedelta(hours=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and value.split(":", 1)[0].split("+", 1)[0] not in DATABASES:
+            raise ValueError("must start with sqlite:// or postgresql://")
+        return value
 
     @property
     def resolved_database_url(self) -> str:

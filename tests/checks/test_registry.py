@@ -11,7 +11,8 @@ from dozor.checks import get_check, kinds
 from dozor.checks.base import CheckConfig
 from dozor.config.specs import COMMON_KEYS
 
-HELPERS = {"base", "rdap", "_net", "_certs", "http_config"}  # modules that serve kinds but are not kinds
+# Modules that serve kinds but are not kinds themselves.
+HELPERS = {"base", "rdap", "_net", "_certs", "http_config"}
 TESTS = Path(__file__).parent
 
 
