@@ -92,3 +92,18 @@ def test_dump_reads_back_as_the_same_document() -> None:
     again = load_text(dump(document.monitors, document.maintenance))
     assert [m.row_values() for m in again.monitors] == [m.row_values() for m in document.monitors]
     assert again.maintenance == document.maintenance
+
+
+def test_merge_keys_share_defaults_and_own_keys_win() -> None:
+    document = load_text(
+        "monitors:\n"
+        "  - &base {name: a, kind: scripted, key: k, interval: 30s}\n"
+        "  - <<: *base\n"
+        "    name: b\n")
+    assert [(m.name, m.fields.interval) for m in document.monitors] == [
+        ("a", timedelta(seconds=30)), ("b", timedelta(seconds=30))]
+
+
+def test_an_unsafe_tag_is_an_error_with_its_line() -> None:
+    with pytest.raises(ConfigFileError, match="f.yaml:2: could not determine a constructor"):
+        load_text("monitors:\n  - name: !!python/object:os.system x\n", "f.yaml")

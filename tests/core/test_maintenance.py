@@ -39,3 +39,13 @@ def test_a_window_covers_monitors_by_name_tag_or_all() -> None:
     named = Window(name="x", cron="0 3 * * *", duration=timedelta(hours=1),
                    timezone="Europe/Warsaw", monitor_names=frozenset({"db"}))
     assert in_maintenance([named], "db", set(), moment)
+
+
+def test_a_window_in_the_repeated_hour_opens_both_times_clocks_show_it() -> None:
+    # Europe/Warsaw, 2026-10-25: 02:00-03:00 local happens twice (00:00-01:00 and
+    # 01:00-02:00 UTC). A half-hourly window opens in both.
+    window = Window(name="w", cron="*/30 * * * *", duration=timedelta(minutes=10),
+                    timezone="Europe/Warsaw", all_monitors=True)
+    for hour, minute in ((0, 0), (0, 30), (1, 0), (1, 30)):
+        moment = datetime(2026, 10, 25, hour, minute + 5, tzinfo=UTC)
+        assert window.is_open(moment), moment

@@ -74,3 +74,14 @@ async def test_an_empty_database_starts_rolling_up_from_the_present(
     await store_results(engine, monitor_id, 1)
     assert await roll_up(engine, DAY0 + timedelta(hours=1, minutes=5)) == 2
     assert [row[1:] for row in await table(engine, t.rollups_hourly)] == [(59, 58)]
+
+
+async def test_hours_with_results_still_waiting_to_be_written_are_not_rolled_up(
+    engine: AsyncEngine
+) -> None:
+    monitor_id = await add_monitor(engine, name="m")
+    await store_results(engine, monitor_id, 4)
+    # The writer still holds a result from 01:30 (say, after a database outage).
+    waiting = int((DAY0 + timedelta(hours=1, minutes=30)).timestamp() * 1000)
+    assert await roll_up(engine, DAY0 + timedelta(hours=5), unwritten_ms=waiting) == 1
+    assert await roll_up(engine, DAY0 + timedelta(hours=5)) == 3  # once written: the rest

@@ -122,3 +122,28 @@ async def test_a_failing_callback_does_not_stop_the_scheduler() -> None:
     scheduler.add(Job(2, None), scheduler.now())
     await run_for(scheduler, 0.1)
     assert runs == 2
+
+
+async def test_a_monitor_never_runs_twice_at_once() -> None:
+    running, peak, runs = 0, 0, 0
+
+    async def run(job: Job, due: float) -> float:
+        nonlocal running, peak, runs
+        running += 1
+        runs += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.2)
+        running -= 1
+        return 60.0
+
+    scheduler = Scheduler(run, max_concurrency=10, per_host=10)
+    scheduler.add(Job(1, None), scheduler.now())
+    task = asyncio.create_task(scheduler.run_forever())
+    await asyncio.sleep(0.1)
+    scheduler.add(Job(1, None), scheduler.now())  # changed config while running
+    scheduler.trigger(1)  # and a ping on top
+    await asyncio.sleep(0.5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert peak == 1
+    assert runs == 2  # the run that waited happened right after, once

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.core.statemachine import Policy, Tracker
 from dozor.core.types import ErrorCode, Outcome
+from dozor.core.types import MonitorState as S
 from dozor.engine.engine import ensure_location
 from dozor.engine.evaluator import Evaluator
 from dozor.engine.ingest import ResultWriter
@@ -92,3 +93,62 @@ async def test_a_failed_batch_is_retried_without_counting_twice(engine: AsyncEng
         results = (await connection.execute(select(t.results))).all()
         changes = (await connection.execute(select(t.state_changes))).all()
     assert len(results) == 3 and len(changes) == 1
+
+
+async def test_a_retried_batch_keeps_the_times_it_was_measured_at(engine: AsyncEngine) -> None:
+    [monitor] = await active(engine, 1)
+    writer = ResultWriter(engine, await ensure_location(engine, "local"))
+    failures = [RuntimeError("the outbox is unavailable")]
+
+    async def flaky_listener(connection: object, change: object) -> None:
+        if failures:
+            raise failures.pop()
+
+    writer.listeners.append(flaky_listener)
+    evaluator = Evaluator()
+    times = [T0 + timedelta(minutes=m) for m in range(3)]
+    for moment in times:
+        writer.add(evaluator.evaluate(monitor, Outcome.up(10.0), moment))
+    with pytest.raises(RuntimeError):
+        await writer.flush()
+    await writer.flush()
+    async with engine.connect() as connection:
+        stored = list((await connection.execute(select(t.results.c.at)
+                                                .order_by(t.results.c.at))).scalars())
+    assert stored == [int(moment.timestamp() * 1000) for moment in times]
+
+
+async def test_one_monitor_that_cannot_be_stored_does_not_stop_the_others(
+    engine: AsyncEngine
+) -> None:
+    healthy, broken = await active(engine, 2)
+    writer = ResultWriter(engine, await ensure_location(engine, "local"))
+    writer.open_incidents[broken.id] = 999_999  # a dangling incident: its state row can't be saved
+    evaluator = Evaluator()
+    for monitor in (healthy, broken):
+        evaluator.trackers[monitor.id] = Tracker(state=S.DOWN, incident_open=True)
+        writer.add(evaluator.evaluate(monitor, Outcome.down(ErrorCode.TIMEOUT, "t"), T0))
+    await writer.flush()
+    assert writer.queued == 0  # nothing left to block every later batch
+    async with engine.connect() as connection:
+        stored = set((await connection.execute(select(t.results.c.monitor_id))).scalars())
+    assert stored == {healthy.id}
+    assert broken.id not in writer.open_incidents
+
+
+def test_the_queue_is_bounded_while_the_database_is_away(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dozor.engine import ingest
+    from dozor.engine.evaluator import Observation
+
+    monkeypatch.setattr(ingest, "MAX_QUEUED", 5)
+    writer = ResultWriter(None, 1)  # type: ignore[arg-type]  # never flushed here
+    monitor = ActiveMonitor.__new__(ActiveMonitor)
+    monitor.id = 1
+    evaluator_tracker = Tracker()
+    for minute in range(8):
+        writer.add(Observation(monitor, T0 + timedelta(minutes=minute), evaluator_tracker,
+                               Outcome.up(1.0)))
+    assert writer.queued == 5
+    assert writer.oldest_unwritten() == int((T0 + timedelta(minutes=3)).timestamp() * 1000)

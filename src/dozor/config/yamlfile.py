@@ -139,24 +139,41 @@ class _Reader:
                                   f"{getattr(error, 'problem', None) or error}") from None
         finally:
             loader.dispose()
-        return None if node is None else self._walk(node, ())
+        if node is None:
+            return None
+        try:
+            return self._walk(node, ())
+        except yaml.YAMLError as error:  # e.g. a tag safe YAML does not construct
+            mark = getattr(error, "problem_mark", None)
+            where = f"{self.name}:{mark.line + 1}" if mark else self.name
+            raise ConfigFileError(f"{where}: {getattr(error, 'problem', None) or error}"
+                                  ) from None
 
     def _walk(self, node: yaml.Node, path: Path) -> Any:
         self.lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self._constructor.construct_object(key_node, deep=True)
-                if key in result:
-                    self.lines[(*path, key)] = key_node.start_mark.line + 1
-                    self.problems.append(Problem((*path, key), "duplicate key"))
-                result[key] = self._walk(value_node, (*path, key))
-                self.lines[(*path, key)] = key_node.start_mark.line + 1
-            return result
+            return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self._walk(item, (*path, i)) for i, item in enumerate(node.value)]
         value = self._constructor.construct_object(node, deep=True)
         return self._expand(value, path) if isinstance(value, str) else value
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        own = sum(1 for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge")
+        self._constructor.flatten_mapping(node)  # `<<: *defaults` merge keys come first
+        merged = len(node.value) - own
+        result: dict[Any, Any] = {}
+        own_keys: set[Any] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
+            key = self._constructor.construct_object(key_node, deep=True)
+            if index >= merged:  # written here, not merged in: these must be unique
+                if key in own_keys:
+                    self.lines[(*path, key)] = key_node.start_mark.line + 1
+                    self.problems.append(Problem((*path, key), "duplicate key"))
+                own_keys.add(key)
+            result[key] = self._walk(value_node, (*path, key))
+            self.lines[(*path, key)] = key_node.start_mark.line + 1
+        return result
 
     def _expand(self, value: str, path: Path) -> str:
         def replace(match: re.Match[str]) -> str:

@@ -44,7 +44,9 @@ class Window:
             return False
         zone = ZoneInfo(self.timezone)
         # The latest start at or before `at`; croniter works in the zone's wall time.
-        local = at.astimezone(zone) + timedelta(seconds=1)
+        # Arithmetic in UTC, then to local time: adding to an aware local time would drop
+        # its fold and misread the repeated hour when clocks go back.
+        local = (at + timedelta(seconds=1)).astimezone(zone)
         last_start: datetime = croniter(self.cron, local).get_prev(datetime)
         start_utc = last_start.astimezone(UTC)
         return start_utc <= at < start_utc + self.duration

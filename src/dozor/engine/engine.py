@@ -37,6 +37,7 @@ from dozor.store.upsert import insert_missing
 
 log = logging.getLogger(__name__)
 PING_KINDS = ("success", "fail", "start")
+STOP_TIMEOUT = 30.0  # seconds the writer gets to store what is queued when stopping
 
 
 class Engine:
@@ -77,8 +78,13 @@ class Engine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         self.writer.stop()
-        await self._writing
-        await self.writer.flush()  # whatever the cancelled checks added meanwhile
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await self._writing
+                await self.writer.flush()  # whatever the cancelled checks added meanwhile
+        except TimeoutError:
+            log.error("stopped with %d results unwritten: the database did not answer",
+                      self.writer.queued)
         await self.outbound.close()
 
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -97,6 +103,8 @@ class Engine:
         if monitor is None:
             return 60.0
         outcome = await self.runner.run(monitor, self.signals.get(monitor.id))
+        if self.monitors.get(monitor.id) is not monitor:
+            return monitor.interval  # changed or removed while running: measured the old config
         self.writer.add(self.evaluator.evaluate(monitor, outcome, datetime.now(UTC)))
         return self.evaluator.next_delay(monitor)
 
@@ -130,6 +138,9 @@ class Engine:
             log.error("monitor %s (%s) has an invalid stored config: %s", row.id, row.name, error)
             return
         previous = self.monitors.get(monitor.id)
+        if previous is not None and previous.created_at != monitor.created_at:
+            self._drop(monitor.id)  # a new monitor under a reused id: nothing carries over
+            previous = None
         self.monitors[monitor.id] = monitor
         if monitor.push_token:
             self._by_token[monitor.push_token] = monitor.id
@@ -199,7 +210,7 @@ class Engine:
 
     async def roll_up(self) -> int:
         """Roll up the hours that have ended (see engine.rollup_job)."""
-        return await roll_up(self.database, datetime.now(UTC))
+        return await roll_up(self.database, datetime.now(UTC), self.writer.oldest_unwritten())
 
     async def prune(self, dry_run: bool = False) -> Any:
         if not dry_run:  # raw results must be in the rollups before they go

@@ -26,6 +26,7 @@ class Observation:
     outcome: Outcome | None = None
     status: ResultStatus | None = None
     transitions: list[Transition] = field(default_factory=list)
+    at_ms: int = 0  # the stored time, fixed by the writer when it takes the observation
 
 
 class Evaluator:

@@ -41,13 +41,28 @@ class ResultWriter:
         self._due = asyncio.Event()
         self._lock = asyncio.Lock()
         self._last_ms: dict[int, int] = {}
+        self._writing: list[Observation] = []
         self._stopping = False
         self.written = 0
 
     def add(self, observation: Observation) -> None:
+        # The stored time is fixed here, once: a retried batch keeps its times. The key is
+        # (monitor, ms, location), so two results in one millisecond are nudged apart.
+        at_ms = max(int(observation.at.timestamp() * 1000),
+                    self._last_ms.get(observation.monitor.id, 0) + 1)
+        observation.at_ms = self._last_ms[observation.monitor.id] = at_ms
         self._queue.append(observation)
+        if len(self._queue) > MAX_QUEUED:  # the database has been gone for a long time
+            dropped = len(self._queue) - MAX_QUEUED
+            del self._queue[:dropped]
+            log.error("result queue full: dropped the %d oldest results", dropped)
         if observation.transitions or len(self._queue) >= self.batch_size:
             self._due.set()
+
+    def oldest_unwritten(self) -> int | None:
+        """Epoch ms of the oldest result not yet stored (queued or being written)."""
+        pending = [o.at_ms for o in self._queue[:1]] + [o.at_ms for o in self._writing[:1]]
+        return min(pending) if pending else None
 
     def forget(self, monitor_id: int) -> None:
         """Drop queued results of a monitor that no longer exists."""
@@ -83,12 +98,15 @@ class ResultWriter:
         async with self._lock:
             while self._queue:
                 batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
+                self._writing = batch
                 try:
                     incidents = await self._write_with_retry(batch)
                 except BaseException:
                     self._queue[:0] = batch
                     del self._queue[:-MAX_QUEUED]
                     raise
+                finally:
+                    self._writing = []
                 self._remember(incidents)
                 self.written += sum(1 for o in batch if o.outcome is not None)
 
@@ -108,7 +126,26 @@ class ResultWriter:
             async with self.engine.connect() as connection:
                 existing = set((await connection.execute(select(t.monitors.c.id))).scalars())
             batch[:] = [o for o in batch if o.monitor.id in existing]
-            return await self._write(batch)
+            try:
+                return await self._write(batch)
+            except IntegrityError:
+                return await self._write_each_monitor(batch)
+
+    async def _write_each_monitor(self, batch: list[Observation]) -> dict[int, int | None]:
+        """Last resort: one transaction per monitor, so one monitor's bad row (a bug) costs
+        that monitor's results, not every monitor's from now on."""
+        incidents: dict[int, int | None] = {}
+        groups: dict[int, list[Observation]] = {}
+        for observation in batch:
+            groups.setdefault(observation.monitor.id, []).append(observation)
+        for monitor_id, group in groups.items():
+            try:
+                incidents |= await self._write(group)
+            except IntegrityError:
+                log.exception("dropped %d results of monitor %s that cannot be stored",
+                              len(group), monitor_id)
+                self.open_incidents.pop(monitor_id, None)
+        return incidents
 
     async def _write(self, batch: Sequence[Observation]) -> dict[int, int | None]:
         async with self.engine.begin() as connection:
@@ -122,17 +159,13 @@ class ResultWriter:
 
     def _result_row(self, o: Observation) -> dict[str, Any]:
         assert o.outcome is not None and o.status is not None
-        at_ms = int(o.at.timestamp() * 1000)
-        # The key is (monitor, ms, location): two results in one ms are nudged apart.
-        at_ms = max(at_ms, self._last_ms.get(o.monitor.id, 0) + 1)
-        self._last_ms[o.monitor.id] = at_ms
         outcome = o.outcome
         detail = None
         if not outcome.ok or o.transitions:
             detail = json.dumps({"message": outcome.message, "phases": outcome.phases,
                                  **outcome.details}, default=str, separators=(",", ":"))
         latency = round(outcome.latency_ms) if outcome.latency_ms is not None else None
-        return {"monitor_id": o.monitor.id, "at": at_ms, "location_id": self.location_id,
+        return {"monitor_id": o.monitor.id, "at": o.at_ms, "location_id": self.location_id,
                 "status": int(o.status), "latency_ms": latency,
                 "error": int(outcome.error) if outcome.error else None, "detail": detail}
 

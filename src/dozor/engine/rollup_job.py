@@ -39,9 +39,15 @@ async def rolled_up_until(connection: AsyncConnection) -> int | None:
     return None if value is None else int(value)
 
 
-async def roll_up(database: AsyncEngine, now: datetime) -> int:
-    """Roll up every completed hour not rolled up yet; return how many hours were done."""
+async def roll_up(database: AsyncEngine, now: datetime, unwritten_ms: int | None = None) -> int:
+    """Roll up every completed hour not rolled up yet; return how many hours were done.
+
+    ``unwritten_ms`` is the time of the oldest result still waiting to be stored (after a
+    database outage the writer may be hours behind): no hour from there on is rolled up.
+    """
     end = (int((now - GRACE).timestamp()) // HOUR) * HOUR
+    if unwritten_ms is not None:
+        end = min(end, (unwritten_ms // 1000 // HOUR) * HOUR)
     start = await _start(database, end)
     done = 0
     for hour in range(start, end, HOUR):

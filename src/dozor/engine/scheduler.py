@@ -9,7 +9,8 @@
   host. A busy host parks its runs in its own queue without holding a global slot, so
   one slow host never starves the others.
 - Live: ``add`` replaces a monitor's schedule, ``remove`` drops it, ``trigger`` runs it
-  now; stale heap entries are skipped when popped (lazy deletion).
+  now; stale heap entries are skipped when popped (lazy deletion). A monitor never runs
+  twice at once: a run that falls due while the last one is in flight waits for it.
 
 The run callback returns the delay until the next run (the evaluator decides between
 the interval and the shorter retry interval).
@@ -80,6 +81,8 @@ class Scheduler:
         self._running_by_host: dict[str | None, int] = {}
         self._parked: dict[str | None, deque[tuple[Job, float, int]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._running: set[int] = set()
+        self._deferred: dict[int, float] = {}  # due runs of monitors still running
         self._last_wake = -TICK
         self.lag = LagStats()
 
@@ -147,6 +150,9 @@ class Scheduler:
             due, _, job, generation = heapq.heappop(self._heap)
             if not self._current(job, generation):
                 continue  # removed or rescheduled since this entry was pushed
+            if job.monitor_id in self._running:  # changed or triggered mid-run: after it
+                self._deferred[job.monitor_id] = due
+                continue
             await self._slots.acquire()
             self._dispatch(job, due, generation)
 
@@ -179,12 +185,19 @@ class Scheduler:
 
     async def _run_once(self, job: Job, due: float, generation: int) -> None:
         self.lag.record(max(0.0, self.now() - due))
+        self._running.add(job.monitor_id)
         try:
             delay = await self._run(job, due)
         except Exception:  # the callback guards checks; this guards the scheduler
             log.exception("run of monitor %s failed", job.monitor_id)
             delay = 60.0
-        if self._current(job, generation):  # else removed, replaced or triggered meanwhile
+        finally:
+            self._running.discard(job.monitor_id)
+        deferred = self._deferred.pop(job.monitor_id, None)
+        current = self._jobs.get(job.monitor_id)
+        if deferred is not None and current is not None:
+            self._push(current, max(deferred, self.now()))  # the run that waited for this
+        elif self._current(job, generation):  # else removed or replaced meanwhile
             self._reschedule(job, due, delay)
 
     def _next_parked(self, host: str | None) -> tuple[Job, float, int] | None:

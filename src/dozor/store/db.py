@@ -37,6 +37,9 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     if parsed.get_backend_name() == "postgresql":
         options.setdefault("pool_size", 10)
         options.setdefault("pool_pre_ping", True)
+        # A statement stuck behind a lock or a half-open connection fails instead of
+        # holding the writer (and its growing queue) forever.
+        options.setdefault("connect_args", {"command_timeout": 60, "timeout": 10})
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _tune_sqlite)

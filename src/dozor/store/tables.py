@@ -103,6 +103,8 @@ monitors = Table(
     _created(),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("org_id", "name"),
+    # Never reuse an id: results, incidents and in-memory state are keyed by it.
+    sqlite_autoincrement=True,
 )
 
 monitor_state = Table(
@@ -174,6 +176,7 @@ incidents = Table(
     Column("resolution", String(20)),  # recovered | paused | deleted
     Index("ix_incidents_monitor_opened", "monitor_id", "opened_at"),
     Index("ix_incidents_org_opened", "org_id", "opened_at"),
+    sqlite_autoincrement=True,
 )
 
 # The durable feed of state changes, written in the same transaction as the results

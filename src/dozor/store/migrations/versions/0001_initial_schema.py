@@ -82,7 +82,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_monitors_org_id_organizations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_monitors')),
     sa.UniqueConstraint('org_id', 'name', name=op.f('uq_monitors_org_id')),
-    sa.UniqueConstraint('push_token', name=op.f('uq_monitors_push_token'))
+    sa.UniqueConstraint('push_token', name=op.f('uq_monitors_push_token')),
+    sqlite_autoincrement=True
     )
     op.create_table('incidents',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -96,7 +97,8 @@ def upgrade() -> None:
     sa.Column('resolution', sa.String(length=20), nullable=True),
     sa.ForeignKeyConstraint(['monitor_id'], ['monitors.id'], name=op.f('fk_incidents_monitor_id_monitors'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_incidents_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_incidents'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_incidents')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('incidents', schema=None) as batch_op:
         batch_op.create_index('ix_incidents_monitor_opened', ['monitor_id', 'opened_at'], unique=False)
