@@ -72,7 +72,9 @@ async def test_an_incident_can_open_and_close_within_one_batch(engine: AsyncEngi
     assert monitor.policy == Policy(confirm_after=1)
 
 
-async def test_a_failed_batch_is_retried_without_counting_twice(engine: AsyncEngine) -> None:
+async def writer_failing_once(engine: AsyncEngine) -> tuple[ActiveMonitor, ResultWriter]:
+    """One monitor, and a writer whose first transaction fails in a listener (as an
+    outbox that is unavailable would make it)."""
     [monitor] = await active(engine, 1)
     writer = ResultWriter(engine, await ensure_location(engine, "local"))
     failures = [RuntimeError("the outbox is unavailable")]
@@ -82,6 +84,11 @@ async def test_a_failed_batch_is_retried_without_counting_twice(engine: AsyncEng
             raise failures.pop()
 
     writer.listeners.append(flaky_listener)
+    return monitor, writer
+
+
+async def test_a_failed_batch_is_retried_without_counting_twice(engine: AsyncEngine) -> None:
+    monitor, writer = await writer_failing_once(engine)
     evaluator = Evaluator()
     for minute in range(3):  # the first result is a change (unknown -> up): the listener runs
         writer.add(evaluator.evaluate(monitor, Outcome.up(10.0), T0 + timedelta(minutes=minute)))
@@ -96,15 +103,7 @@ async def test_a_failed_batch_is_retried_without_counting_twice(engine: AsyncEng
 
 
 async def test_a_retried_batch_keeps_the_times_it_was_measured_at(engine: AsyncEngine) -> None:
-    [monitor] = await active(engine, 1)
-    writer = ResultWriter(engine, await ensure_location(engine, "local"))
-    failures = [RuntimeError("the outbox is unavailable")]
-
-    async def flaky_listener(connection: object, change: object) -> None:
-        if failures:
-            raise failures.pop()
-
-    writer.listeners.append(flaky_listener)
+    monitor, writer = await writer_failing_once(engine)
     evaluator = Evaluator()
     times = [T0 + timedelta(minutes=m) for m in range(3)]
     for moment in times:

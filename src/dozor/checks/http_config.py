@@ -213,15 +213,6 @@ class HttpConfig(CheckConfig):
         return self._plan.url.host
 
     @property
-    def request_url(self) -> URL:
-        return self._plan.url
-
-    @property
-    def request_headers(self) -> dict[str, str]:
-        """The headers to send, with Authorization: never log or show them."""
-        return self._plan.headers or {}
-
-    @property
     def tls(self) -> ssl.SSLContext | bool:
         """aiohttp's ``ssl=``: True verifies against the system's CAs, False nothing."""
         return self._plan.ssl

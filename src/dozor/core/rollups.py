@@ -125,6 +125,3 @@ def combine(rollups: Iterable[Rollup]) -> Rollup:
         total.merge(rollup)
     return total
 
-
-def period_start(epoch_seconds: int, size: int) -> int:
-    return epoch_seconds - epoch_seconds % size

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.checks import receives_pings
@@ -151,6 +151,3 @@ async def delete_maintenance(connection: AsyncConnection, window_id: int) -> Non
     await connection.execute(delete(maintenance_windows).where(maintenance_windows.c.id
                                                                == window_id))
 
-
-async def count_monitors(connection: AsyncConnection) -> int:
-    return int(await connection.scalar(select(func.count()).select_from(monitors)) or 0)
