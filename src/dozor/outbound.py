@@ -89,6 +89,22 @@ class Outbound:
         # checks about a third more expensive.
         self._resolver = resolver  # None: the system resolver (tests pass a fake)
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._api: aiohttp.ClientSession | None = None
+
+    def api_session(self) -> aiohttp.ClientSession:
+        """The shared session for provider APIs (SMS, chat, webhooks): unlike checks, these
+        keep connections alive and cache DNS, so a burst of messages is not a burst of
+        handshakes. Callers bound each request with ``asyncio.timeout``."""
+        if self._api is None or self._api.closed:
+            connector = aiohttp.TCPConnector(
+                limit=200, limit_per_host=50, ttl_dns_cache=60,
+                resolver=self._resolver or aiohttp.DefaultResolver(),
+            )
+            self._api = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": self.user_agent},
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=None),
+            )
+        return self._api
 
     def session(self, family: str = "any") -> aiohttp.ClientSession:
         """The shared session for an address family: ``any``, ``ipv4`` or ``ipv6``."""
@@ -113,6 +129,9 @@ class Outbound:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
+        if self._api is not None:
+            await self._api.close()
+            self._api = None
 
 
 @dataclass(slots=True)

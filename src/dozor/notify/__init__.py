@@ -1,0 +1,1 @@
+"""Alert delivery: contacts and consent, the outbox, the dispatcher, the guard, channels."""
