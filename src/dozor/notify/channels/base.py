@@ -135,7 +135,18 @@ class InboundMessage:
     at: datetime
 
 
-ChannelEvent = DeliveryReport | InboundMessage
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    """The holder of a point told the provider, not us, that they want nothing more (blocked
+    or unsubscribed from a bot, the provider's own STOP handling). Honoured like a STOP."""
+
+    point_kind: str
+    address: str
+    at: datetime
+    detail: str
+
+
+ChannelEvent = DeliveryReport | InboundMessage | OptOut
 EventSink = Callable[[Sequence[ChannelEvent]], Awaitable[None]]
 
 
