@@ -74,6 +74,10 @@ organizations = Table(
     Column("name", String(200), nullable=False),
     Column("plan", String(20), nullable=False, default="free"),
     _created(),
+    # Alert delivery (migration 0002): SMS credits left, and why messaging is suspended.
+    Column("sms_credits", Integer, nullable=False, default=50, server_default="50"),
+    Column("messaging_suspended_at", UTCDateTime),
+    Column("messaging_suspended_reason", Text),
 )
 
 locations = Table(
@@ -221,3 +225,7 @@ meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
+
+
+# The alert-delivery tables share this metadata (imported last: they use the names above).
+from dozor.store import notify_tables  # noqa: E402, F401
