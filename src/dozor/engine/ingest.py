@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -36,6 +36,8 @@ class ResultWriter:
         self.location_id = location_id
         self.batch_size = batch_size
         self.listeners: list[Listener] = []
+        # Called after a batch with state changes committed (wakes the alert dispatcher).
+        self.after_commit: list[Callable[[], None]] = []
         self.open_incidents: dict[int, int] = {}  # monitor id -> its open incident's id
         self._queue: list[Observation] = []
         self._due = asyncio.Event()
@@ -155,7 +157,10 @@ class ResultWriter:
             incidents = await record_transitions(connection, batch, self.open_incidents,
                                                  self.location_id, self.listeners)
             await self._save_states(connection, batch, incidents)
-            return incidents
+        if self.after_commit and any(o.transitions for o in batch):
+            for callback in self.after_commit:
+                callback()
+        return incidents
 
     def _result_row(self, o: Observation) -> dict[str, Any]:
         assert o.outcome is not None and o.status is not None

@@ -1,0 +1,183 @@
+"""The dispatcher: claims due messages, asks the guard, sends, and records what happened.
+
+Sends run concurrently (bounded); their results are written by one flusher in batches, so
+a burst of a thousand messages is a few transactions, not a thousand. A crash after a
+send and before its record is written re-sends under the same idempotency key when the
+claim's lease runs out (at-least-once; providers that take a key drop the duplicate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from dozor.notify import outbox, settle
+from dozor.notify.channelset import ChannelSet
+from dozor.notify.delivery import Deferred, Outcome, Refused, RetryPolicy, compose, deliver
+from dozor.notify.guard import Allow, Defer, Guard, OrgView, PointView, Refuse
+from dozor.notify.outbox import Claimed
+from dozor.store import notify_tables as n
+from dozor.store import tables as t
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherOptions:
+    batch: int = 500
+    concurrency: int = 200
+    lease: timedelta = timedelta(minutes=2)
+    poll: float = 0.5  # seconds between looks at the queue when nobody wakes us
+    public_url: str = ""
+    retry: RetryPolicy = RetryPolicy()
+
+
+class Dispatcher:
+    """Run with :meth:`run` (until cancelled) or step with :meth:`run_once` in tests."""
+
+    def __init__(self, database: AsyncEngine, channels: ChannelSet, guard: Guard | None = None,
+                 options: DispatcherOptions | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.database = database
+        self.channels = channels
+        self.guard = guard or Guard()
+        self.options = options or DispatcherOptions()
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(self.options.concurrency)
+        self._settled: list[Outcome] = []
+        self._flushed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """Look at the queue now (called after something was queued in this process)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        flusher = asyncio.create_task(self._flush_forever())
+        try:
+            while True:
+                claimed = await self.run_once(wait=False)
+                if not claimed:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.options.poll):
+                            await self._wake.wait()
+        finally:
+            await self._drain()
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self.flush()
+
+    async def run_once(self, wait: bool = True) -> int:
+        """Claim one batch and start sending it; with ``wait``, finish and record it."""
+        free = self._free_slots()
+        if free == 0:
+            await asyncio.sleep(0.01)
+            return 0
+        now = self.clock()
+        async with self.database.begin() as connection:
+            claimed = await outbox.claim(connection, now, self.options.lease,
+                                         min(free, self.options.batch))
+            if not claimed:
+                return 0
+            points, orgs, recent = await _context(connection, claimed, now)
+        for group in _groups(claimed):
+            self._start(self._handle(group, points, orgs, recent, now))
+        if wait:
+            await self._drain()
+            await self.flush()
+        return len(claimed)
+
+    def _free_slots(self) -> int:
+        return max(0, self.options.concurrency - len(self._tasks))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _handle(self, group: list[Claimed], points: dict[int, PointView],
+                      orgs: dict[int, OrgView], recent: dict[int, int], now: datetime) -> None:
+        point = points.get(group[0].point_id or 0)
+        org = orgs[group[0].org_id]
+        event = next((m.event for m in group if m.event not in ("point_failing", "suspended")),
+                     group[0].event)
+        verdict = self.guard.judge(event, point, org, recent.get(point.id, 0) if point else 0,
+                                   now)
+        if isinstance(verdict, Refuse):
+            self._settled.append(Refused(group, point, verdict.reason))
+        elif isinstance(verdict, Defer):
+            self._settled.append(Deferred(group, verdict.until, verdict.reason))
+        else:
+            assert isinstance(verdict, Allow) and point is not None
+            message = compose(group, point, self.options.public_url)
+            channels = self.channels.for_point(point.kind)
+            self._settled.append(await deliver(group, point, channels, message,
+                                               self.options.retry, now))
+        self._flushed.set()
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._flushed.wait()
+            self._flushed.clear()
+            try:
+                await self.flush()
+            except Exception:  # the rows stay claimed; their lease brings them back
+                log.exception("could not record deliveries")
+                await asyncio.sleep(1)
+
+    async def flush(self) -> None:
+        """Write every result gathered so far, in one transaction."""
+        if not self._settled:
+            return
+        batch, self._settled = self._settled, []
+        async with self.database.begin() as connection:
+            await settle.record(connection, batch, self.clock())
+
+
+def _groups(claimed: Sequence[Claimed]) -> list[list[Claimed]]:
+    """One group per point: what is due for one recipient at once goes as one digest."""
+    by_point: dict[int | None, list[Claimed]] = defaultdict(list)
+    singles: list[list[Claimed]] = []
+    for message in claimed:
+        if message.point_id is None:
+            singles.append([message])
+        else:
+            by_point[message.point_id].append(message)
+    return [*by_point.values(), *singles]
+
+
+async def _context(connection: AsyncConnection, claimed: Sequence[Claimed], now: datetime,
+                   ) -> tuple[dict[int, PointView], dict[int, OrgView], dict[int, int]]:
+    point_ids = {m.point_id for m in claimed if m.point_id is not None}
+    org_ids = {m.org_id for m in claimed}
+    p, o = n.contact_points.c, t.organizations.c
+    rows = (await connection.execute(select(
+        p.id, p.org_id, p.contact_id, p.kind, p.address, p.secret, p.confirmed_at,
+        p.opted_out_at, p.unsubscribe_token).where(p.id.in_(point_ids)))).all()
+    points = {row.id: PointView(*row) for row in rows}
+    orgs = {row.id: OrgView(row.id, row.name, row.sms_credits, row.messaging_suspended_reason)
+            for row in (await connection.execute(select(
+                o.id, o.name, o.sms_credits, o.messaging_suspended_reason)
+                .where(o.id.in_(org_ids)))).all()}
+    recent = await outbox.recent_counts(connection, point_ids, now - timedelta(hours=1))
+    return points, orgs, recent

@@ -1,0 +1,111 @@
+"""Message texts per event, in English and Polish, short enough for one SMS where possible.
+
+Texts are plain strings with ``{placeholders}``; the subject doubles as the SMS text, so a
+down alert fits one GSM-7 part for ordinary monitor names::
+
+    >>> render("down", "en", monitor="api", reason="HTTP 503", at="14:02 CET").subject
+    'DOWN: api (HTTP 503) since 14:02 CET'
+    >>> render("up", "pl", monitor="api", duration="5 min", at="14:07 CET").subject
+    'DZIAŁA: api, po 5 min, od 14:07 CET'
+
+Polish texts use Polish letters, which makes an SMS UCS-2 (70 characters a part); the
+subjects are kept short for that reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+LANGUAGES = ("en", "pl")
+
+TEXTS: dict[str, dict[str, tuple[str, str]]] = {
+    # event: language: (subject, body)
+    "down": {
+        "en": ("DOWN: {monitor} ({reason}) since {at}",
+               "Monitor {monitor} is down since {at}.\nReason: {reason}"),
+        "pl": ("AWARIA: {monitor} ({reason}) od {at}",
+               "Monitor {monitor} nie działa od {at}.\nPrzyczyna: {reason}"),
+    },
+    "expiry": {
+        "en": ("EXPIRING: {monitor} ({reason})", "Monitor {monitor}: {reason}"),
+        "pl": ("WYGASA: {monitor} ({reason})", "Monitor {monitor}: {reason}"),
+    },
+    "up": {
+        "en": ("UP: {monitor} after {duration}, since {at}",
+               "Monitor {monitor} is up again since {at}, after {duration} down."),
+        "pl": ("DZIAŁA: {monitor}, po {duration}, od {at}",
+               "Monitor {monitor} znów działa od {at}, po {duration} awarii."),
+    },
+    "verification": {
+        "en": ("Dozor code: {code}",
+               "Your Dozor confirmation code is {code}. Enter it to receive alerts for "
+               "{org} here. Reply STOP to opt out."),
+        "pl": ("Kod Dozor: {code}",
+               "Twój kod potwierdzenia Dozor to {code}. Wpisz go, by otrzymywać tu alerty "
+               "{org}. Odpowiedz STOP, by zrezygnować."),
+    },
+    "digest": {
+        "en": ("{count} alerts: {summary}", "{lines}"),
+        "pl": ("{count} alertów: {summary}", "{lines}"),
+    },
+    "point_failing": {
+        "en": ("Dozor cannot reach {point}",
+               "Messages to {point} of {contact} fail: {reason}. Check the address."),
+        "pl": ("Dozor nie dociera do {point}",
+               "Wiadomości do {point} ({contact}) nie dochodzą: {reason}. Sprawdź adres."),
+    },
+    "suspended": {
+        "en": ("Dozor messaging suspended",
+               "Messaging for {org} is suspended: {reason}. Alerts are not sent."),
+        "pl": ("Wysyłka Dozor wstrzymana",
+               "Wysyłka wiadomości dla {org} wstrzymana: {reason}. Alerty nie są wysyłane."),
+    },
+}
+
+# What a contact agrees to when confirming a point: kept in the consent ledger verbatim.
+CONSENT_TEXT = {
+    "en": "I agree to receive monitoring alerts from {org} at {address}. "
+          "I can opt out at any time (reply STOP, unsubscribe link, or /stop).",
+    "pl": "Zgadzam się na otrzymywanie alertów monitoringu od {org} na {address}. "
+          "Mogę zrezygnować w każdej chwili (odpowiedź STOP, link rezygnacji lub /stop).",
+}
+
+STATE_WORDS = {"en": {"down": "down", "up": "up", "expiry": "expiring"},
+               "pl": {"down": "awaria", "up": "działa", "expiry": "wygasa"}}
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    body: str
+
+
+def language_of(language: str) -> str:
+    """A supported language for a contact's preference (English when we lack theirs)."""
+    return language if language in LANGUAGES else "en"
+
+
+def render(event: str, language: str, **values: Any) -> Rendered:
+    subject, body = TEXTS[event][language_of(language)]
+    return Rendered(subject.format(**values), body.format(**values))
+
+
+def render_digest(language: str, items: list[tuple[str, str]]) -> Rendered:
+    """One message for several: ``items`` are (event, subject) pairs, oldest first.
+
+    >>> render_digest("en", [("down", "DOWN: a"), ("down", "DOWN: b"), ("up", "UP: a")])
+    Rendered(subject='3 alerts: 2 down, 1 up', body='DOWN: a\\nDOWN: b\\nUP: a')
+    """
+    language = language_of(language)
+    counts: dict[str, int] = {}
+    for event, _ in items:
+        counts[event] = counts.get(event, 0) + 1
+    words = STATE_WORDS[language]
+    summary = ", ".join(f"{n} {words.get(event, event)}" for event, n in counts.items())
+    lines = "\n".join(subject for _, subject in items)
+    return render("digest", language, count=len(items), summary=summary, lines=lines)
+
+
+def consent_text(language: str, org: str, address: str) -> str:
+    return CONSENT_TEXT[language_of(language)].format(org=org, address=address)
