@@ -108,7 +108,7 @@ async def claim(connection: AsyncConnection, now: datetime, lease: timedelta,
 @dataclass(frozen=True, slots=True)
 class Accepted:
     ids: Sequence[int]
-    channel_id: int
+    channel_id: int | None
     provider_id: str | None
     parts: int
     cost: Decimal | None

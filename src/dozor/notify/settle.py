@@ -59,7 +59,7 @@ async def record(connection: AsyncConnection, outcomes: Sequence[Outcome],
 def _accepted(outcome: Settled, attempt: Attempt) -> Accepted:
     receipt = attempt.receipt
     assert receipt is not None
-    return Accepted([m.id for m in outcome.group], attempt.channel.id or 0,
+    return Accepted([m.id for m in outcome.group], attempt.channel.id,
                     receipt.provider_id, receipt.parts, receipt.cost, receipt.delivered,
                     receipt.tracked, outcome.batch_key)
 
@@ -154,7 +154,8 @@ async def notify_owners(connection: AsyncConnection, point: PointView, reason: s
 
 async def fail_over(connection: AsyncConnection, message: Claimed, point: PointView | None,
                     now: datetime) -> None:
-    """Queue an alert for the contact's next usable point (by priority) that wants it."""
+    """Queue an alert for the contact's next usable point (by priority) that wants it, or
+    bring its escalation forward if one is waiting."""
     if message.event not in FAILOVER_EVENTS or message.contact_id is None:
         return
     p = n.contact_points.c
@@ -171,6 +172,11 @@ async def fail_over(connection: AsyncConnection, message: Claimed, point: PointV
         message.org_id, message.contact_id, target, message.event, key, message.subject,
         message.body, message.language, now, message.monitor_id, message.incident_id,
         failover_from=message.id)])
+    # The next point may be waiting for its escalation delay: it is needed now.
+    m = n.messages.c
+    await connection.execute(update(n.messages).where(
+        m.idempotency_key == key, m.status == "queued", m.due_at > now,
+    ).values(due_at=now, failover_from=message.id))
 
 
 def mask(address: str) -> str:
