@@ -17,6 +17,8 @@ from dozor import __version__
 from dozor.checks import get_check
 from dozor.checks.domain import DomainCheck
 from dozor.engine.engine import Engine
+from dozor.notify import web as notify_web
+from dozor.notify.service import NotifyService
 from dozor.settings import Settings
 from dozor.store.db import create_engine
 
@@ -34,20 +36,26 @@ def create_app(settings: Settings) -> FastAPI:
     configure_checks(settings)
     database = create_engine(settings.resolved_database_url)
     engine = Engine(settings, database)
+    notify = NotifyService(settings, database)
+    notify.attach(engine)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await notify.start()
         await engine.start()
         try:
             yield
         finally:
-            await engine.stop()
+            await engine.stop()  # flushes the last state changes into the outbox
+            await notify.stop()
             await database.dispose()
 
     app = FastAPI(title="Dozor", version=__version__, lifespan=lifespan,
                   openapi_url="/api/openapi.json")
     app.state.engine = engine
+    app.state.notify = notify
     _add_routes(app, engine)
+    notify_web.add_routes(app, notify)
     return app
 
 

@@ -58,6 +58,15 @@ class Settings(BaseModel):
     flush_batch: int = Field(1000, ge=1, le=100_000)
     reload_interval: Duration = timedelta(seconds=2)
 
+    notify_group_wait: Duration = Field(
+        timedelta(seconds=5), description="Alerts wait this long so that what fails "
+        "together reaches each recipient as one digest.")
+    notify_recipient_per_hour: int = Field(
+        20, ge=1, le=10_000, description="Messages a point gets an hour; beyond: one digest.")
+    notify_send_timeout: Duration = timedelta(seconds=15)
+    notify_concurrency: int = Field(200, ge=1, le=10_000)
+    notify_max_attempts: int = Field(8, ge=1, le=100)
+
     retention_raw: Duration = Field(timedelta(days=14), description="Raw check results.")
     retention_hourly: Duration = Field(timedelta(days=90), description="Hourly rollups.")
     retention_daily: Duration = Field(timedelta(days=730), description="Daily rollups.")

@@ -23,7 +23,7 @@ from dozor.core.maintenance import Window
 from dozor.core.statemachine import Tracker
 from dozor.core.types import MonitorState
 from dozor.engine.evaluator import Evaluator
-from dozor.engine.ingest import ResultWriter
+from dozor.engine.ingest import Listener, ResultWriter
 from dozor.engine.model import ActiveMonitor
 from dozor.engine.rollup_job import roll_up
 from dozor.engine.runner import Runner
@@ -53,6 +53,9 @@ class Engine:
         self._by_token: dict[str, int] = {}
         self._revision = -1
         self._tasks: list[asyncio.Task[None]] = []
+        # State-change listeners (the alert router) and after-commit callbacks for the writer.
+        self.listeners: list[Listener] = []
+        self.after_commit: list[Callable[[], None]] = []
         self.writer: ResultWriter
         self.scheduler: Scheduler
         self._writing: asyncio.Future[None]
@@ -60,6 +63,8 @@ class Engine:
     async def start(self) -> None:
         location_id = await ensure_location(self.database, self.settings.location)
         self.writer = ResultWriter(self.database, location_id, self.settings.flush_batch)
+        self.writer.listeners.extend(self.listeners)
+        self.writer.after_commit.extend(self.after_commit)
         self.scheduler = Scheduler(self._run, self.settings.max_concurrency,
                                    self.settings.per_host_concurrency)
         await self.reload()

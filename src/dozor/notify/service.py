@@ -1,0 +1,74 @@
+"""Alert delivery inside a running server: the router hooked to the result writer, the
+channels, and a dispatcher task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dozor.engine.engine import Engine
+from dozor.notify import channels as _channels  # noqa: F401  (registers every channel kind)
+from dozor.notify import inbound
+from dozor.notify.channels.base import CallbackReply, CallbackRequest, ChannelEvent
+from dozor.notify.channelset import ChannelSet, load_channels
+from dozor.notify.delivery import RetryPolicy
+from dozor.notify.dispatcher import Dispatcher, DispatcherOptions
+from dozor.notify.guard import Guard, GuardLimits
+from dozor.notify.router import Router
+from dozor.outbound import Outbound
+from dozor.settings import Settings
+
+
+class NotifyService:
+    def __init__(self, settings: Settings, database: AsyncEngine) -> None:
+        self.settings = settings
+        self.database = database
+        # Its own, so stopping the checks does not close what the last alerts go out on.
+        self.outbound = Outbound(settings.user_agent)
+        self.router = Router(group_wait=settings.notify_group_wait)
+        self.channels = ChannelSet([])
+        self.dispatcher: Dispatcher | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def attach(self, engine: Engine) -> None:
+        """Route the engine's state changes, and wake the dispatcher when they commit."""
+        engine.listeners.append(self.router)
+        engine.after_commit.append(self.wake)
+
+    def wake(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    async def start(self) -> None:
+        s = self.settings
+        self.channels = await load_channels(self.database, self.outbound, self.apply_events,
+                                            s.public_url, s.notify_send_timeout.total_seconds())
+        await self.channels.start()
+        self.dispatcher = Dispatcher(
+            self.database, self.channels,
+            Guard(GuardLimits(recipient_per_hour=s.notify_recipient_per_hour)),
+            DispatcherOptions(concurrency=s.notify_concurrency, public_url=s.public_url,
+                              retry=RetryPolicy(max_attempts=s.notify_max_attempts)))
+        self._task = asyncio.create_task(self.dispatcher.run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.channels.close()
+        await self.outbound.close()
+
+    async def apply_events(self, events: Sequence[ChannelEvent]) -> None:
+        await inbound.apply_events(self.database, events, datetime.now(UTC))
+
+    async def callback(self, channel_id: int, token: str,
+                       request: CallbackRequest) -> CallbackReply | None:
+        reply = await self.channels.handle_callback(channel_id, token, request)
+        if reply is not None:
+            await self.apply_events(reply.events)
+        return reply
