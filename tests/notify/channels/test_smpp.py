@@ -421,9 +421,15 @@ def test_secrets_stay_out_of_the_config_repr() -> None:
     assert config.source() == ("123", 1, 1)
 
 
-async def test_a_closed_channel_sends_nothing(smsc: SmscSimulator, make: Any) -> None:
+@pytest.mark.parametrize("started", [True, False])
+async def test_a_closed_channel_sends_nothing(
+        smsc: SmscSimulator, make: Any, started: bool) -> None:
     channel = make()
-    await channel.start()
+    if started:
+        await channel.start()
     await channel.close()
+    began = time.monotonic()
     with pytest.raises(DeliveryError, match="closed"):
         await channel.send(message(), POINT)
+    assert time.monotonic() - began < 0.5
+    assert smsc.received == []

@@ -186,7 +186,9 @@ class SmppChannel:
 
         It does not raise when the SMSC cannot be reached or refuses the bind: the channel
         keeps trying in the background, and sends say why they cannot go meanwhile."""
-        if self._supervisor is None and not self._closed:
+        if self._closed:
+            return
+        if self._supervisor is None:
             self._supervisor = asyncio.create_task(self._supervise())
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._context.timeout):
