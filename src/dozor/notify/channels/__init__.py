@@ -2,6 +2,7 @@
 
 # One line per kind: importing the module registers it.
 from dozor.notify.channels import email  # noqa: F401
+from dozor.notify.channels import smpp  # noqa: F401
 from dozor.notify.channels.base import (
     Channel,
     ChannelConfig,
