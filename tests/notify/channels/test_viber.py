@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -41,9 +42,9 @@ async def viber() -> AsyncIterator[FakeViber]:
 
 
 def channel(outbound: Outbound, api_base: str, token: str = TOKEN, timeout: float = 5.0,
-            callback_url: str | None = None) -> ViberChannel:
+            callback_url: str | None = None, **more: str) -> ViberChannel:
     context = ChannelContext(outbound=outbound, timeout=timeout, callback_url=callback_url)
-    config = {"auth-token": token, "sender-name": "Dozor", "api-base": api_base}
+    config = {"auth-token": token, "sender-name": "Dozor", "api-base": api_base, **more}
     built = build_channel("viber", config, context)
     assert isinstance(built, ViberChannel)
     return built
@@ -205,6 +206,21 @@ async def test_viber_callbacks_become_events(
 ) -> None:
     reply = await channel(outbound, viber.url("/pa")).handle_callback(viber.callback(event))
     assert (reply.status, list(reply.events)) == (200, expected)
+
+
+async def test_an_opened_conversation_is_answered_with_the_welcome_text_when_set(
+    viber: FakeViber, outbound: Outbound,
+) -> None:
+    event = {"event": "conversation_started", "timestamp": STAMP, "type": "open",
+             "context": "CONFIRM-482913", "user": {"id": USER}, "subscribed": False}
+    welcoming = channel(outbound, viber.url("/pa"), **{"welcome-text": "Reply to subscribe"})
+    reply = await welcoming.handle_callback(viber.callback(event))
+    assert reply.content_type == "application/json"
+    assert json.loads(reply.body) == {"sender": {"name": "Dozor"}, "type": "text",
+                                      "text": "Reply to subscribe"}
+    assert list(reply.events) == [InboundMessage("viber", USER, "CONFIRM-482913", AT)]
+    other = {"event": "delivered", "timestamp": STAMP, "message_token": 1, "user_id": USER}
+    assert (await welcoming.handle_callback(viber.callback(other))).body == "OK"
 
 
 async def test_a_callback_with_a_bad_or_missing_signature_is_refused(

@@ -16,12 +16,15 @@ Provider quirks:
   ``message`` (a user's text: a confirmation code or STOP), ``conversation_started``
   (the user opened the chat, from a deep link ``viber://pa?chatURI=...&context=CODE``
   when ``context`` is set: that code is passed on as an inbound text; without one it
-  means nothing yet), ``subscribed`` (carries no code and is no consent: ignored),
+  means nothing yet; the user is not subscribed until they write, so the reply may
+  carry ``welcome_text``, the one message Viber allows before that), ``subscribed``
+  (carries no code and is no consent: ignored),
   ``seen`` and ``webhook`` (Viber's check of a new webhook: answered 200, no events).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
@@ -85,6 +88,9 @@ STATUSES: dict[int, tuple[str, bool, bool]] = {
 class ViberConfig(ChannelConfig):
     auth_token: SecretStr
     sender_name: str = Field(min_length=1, max_length=28)  # shown as the sender
+    # Answered to ``conversation_started``: the one message Viber lets a bot send to a
+    # user who has not subscribed yet (e.g. "Reply with any text to get alerts here").
+    welcome_text: str | None = Field(default=None, min_length=1, max_length=TEXT_LIMIT)
     api_base: str = "https://chatapi.viber.com/pa"
 
 
@@ -159,6 +165,11 @@ class ViberChannel:
         event = json_object(request.body)
         if event is None:
             return CallbackReply(status=400, body="not a JSON object")
+        if event.get("event") == "conversation_started" and self.config.welcome_text:
+            welcome = {"sender": {"name": self.config.sender_name}, "type": "text",
+                       "text": self.config.welcome_text}
+            return CallbackReply(events=_events(event), body=json.dumps(welcome),
+                                 content_type="application/json")
         return CallbackReply(events=_events(event))
 
 
@@ -167,8 +178,8 @@ def _status_error(data: dict[str, Any], answer: Answer) -> DeliveryError:
     name, permanent, channel_fault = STATUSES.get(
         status, (str(data.get("status_message") or "general error"), False, False))
     return DeliveryError(f"Viber status {status}: {name}", permanent=permanent,
-                         retry_after=retry_after(answer.headers), provider_code=str(status),
-                         channel_fault=channel_fault)
+                         retry_after=None if permanent else retry_after(answer.headers),
+                         provider_code=str(status), channel_fault=channel_fault)
 
 
 def _events(event: dict[str, Any]) -> list[ChannelEvent]:
