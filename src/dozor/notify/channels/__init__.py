@@ -1,9 +1,13 @@
 """Channel kinds. Importing this package registers every kind (see ``base.register``)."""
 
-# One line per kind: importing the module registers it (see base.register).
-from dozor.notify.channels import (
-    email,  # noqa: F401
-    smpp,  # noqa: F401
+# One line per kind: importing the module registers it.
+from dozor.notify.channels import (  # noqa: F401
+    apprise,
+    email,
+    messenger,
+    smpp,
+    viber,
+    whatsapp,
 )
 from dozor.notify.channels.base import (
     Channel,
