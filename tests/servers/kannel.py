@@ -118,12 +118,23 @@ class FakeKannel(FakeProvider):
         if not sent.dlr_url or not sent.dlr_mask & kind:
             return None
         url = expand(sent.dlr_url, {
-            "d": str(kind), "A": smsc_reply, "T": str(at if at is not None else int(time.time())),
-            "p": sent.to, "P": sent.sender})
+            **self._codes(at), "d": str(kind), "A": smsc_reply, "p": sent.to,
+            "P": sent.sender, "a": sent.text, "c": str(sent.coding),
+            "C": sent.charset or ""})
         return await self.call("GET", url)
 
     async def inbound(self, get_url: str, sender: str, text: str,
                       to: str = "+48500000000") -> tuple[int, str]:
         """Call an sms-service get-url with a received SMS."""
-        url = expand(get_url, {"p": sender, "P": to, "a": text, "T": str(int(time.time()))})
+        url = expand(get_url, {**self._codes(None), "p": sender, "P": to, "a": text,
+                               "c": "0", "C": "UTF-8"})
         return await self.call("GET", url)
+
+    def _codes(self, at: int | None) -> dict[str, str]:
+        """The escape codes every callback can use (the rest depend on the message)."""
+        stamp = at if at is not None else int(time.time())
+        return {"T": str(stamp), "t": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp)),
+                "i": "smsc1", "I": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "F": "0A1B2C3D",
+                "B": "", "D": "", "o": "", "O": "", "m": "", "M": "", "n": "sendsms",
+                "f": "smsc1", "x": "", "q": "", "Q": "", "k": "", "s": "", "S": "", "r": "",
+                "b": "", "u": ""}

@@ -59,6 +59,7 @@ class Case:
 
     answers: tuple[Answer, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
+    callback_url: str | None = "https://dozor.example/cb/7"
     address: str = POINT.address
     text: str = MESSAGE.text
     receipt: dict[str, Any] | None = None  # Receipt fields to expect, or...
@@ -74,9 +75,11 @@ def created(**resource: Any) -> Answer:
 CASES = {
     "an accepted message gives its sid and segments": Case(
         receipt={"provider_id": "SM" + "0" * 31 + "1", "parts": 1, "cost": None}),
+    "without a callback URL a bare number expects no status callbacks": Case(
+        callback_url=None, receipt={"tracked": False}),
     "a message through a messaging service is accepted": Case(
         config={"from-number": None, "messaging-service-sid": SERVICE_SID},
-        receipt={"parts": 1}),
+        callback_url=None, receipt={"parts": 1, "tracked": True}),
     "a long message is billed by its segments": Case(
         text="x" * 400, receipt={"parts": 3}),
     "a price, when Twilio gives one, is the cost": Case(
@@ -134,7 +137,8 @@ async def test_send_maps_each_answer_of_twilio(outbound: Outbound, twilio: FakeT
                                                case: Case) -> None:
     twilio.queue(*case.answers)
     twilio.unsubscribed.add("+48600999999")
-    channel = channel_for(outbound, twilio.url(), timeout=0.3, **case.config)
+    channel = channel_for(outbound, twilio.url(), timeout=0.3,
+                          callback_url=case.callback_url, **case.config)
     message = Message(MESSAGE.id, MESSAGE.idempotency_key, "down", "Down", case.text)
     point = ContactPoint(POINT.id, "sms", case.address)
     if case.receipt is not None:

@@ -142,7 +142,10 @@ class TwilioChannel:
         status, body, headers = await self._post(self.form(message, point))
         answer = _json(body)
         if 200 <= status < 300:
-            return _receipt(answer if isinstance(answer, dict) else {}, message)
+            # Status callbacks come to the StatusCallback we gave, or to the one a
+            # messaging service may have configured; a bare number has neither.
+            tracked = bool(self.context.callback_url or self.config.messaging_service_sid)
+            return _receipt(answer if isinstance(answer, dict) else {}, message, tracked)
         code = _int(answer.get("code")) if isinstance(answer, dict) else None
         said = str(answer.get("message") or "") if isinstance(answer, dict) else ""
         raise _refusal(status, code, said, headers)
@@ -228,12 +231,12 @@ def _port_variants(url: str) -> list[str]:
     return [url, bare, with_port]
 
 
-def _receipt(answer: dict[str, Any], message: Message) -> Receipt:
+def _receipt(answer: dict[str, Any], message: Message, tracked: bool) -> Receipt:
     sid = answer.get("sid")
     parts = _int(answer.get("num_segments"))
     return Receipt(provider_id=str(sid) if sid else None,
                    parts=parts if parts and parts > 0 else count_parts(message.text).parts,
-                   cost=_cost(answer.get("price")))
+                   cost=_cost(answer.get("price")), tracked=tracked)
 
 
 def _refusal(status: int, code: int | None, said: str,
