@@ -106,6 +106,9 @@ CASES = {
     "a 200 with JSON but no message list is transient": Case(
         answers=(Answer(200, '{"count": 0, "list": []}', content_type="application/json"),),
         error={"permanent": False, "channel_fault": False}),
+    "a 200 with a list that is not of messages is transient": Case(
+        answers=(Answer(200, '{"count": 1, "list": ["AAA"]}'),),
+        error={"permanent": False, "channel_fault": False}),
     "a 404 page is the channel's fault (a wrong api-base)": Case(
         answers=(Answer(404, "<html>Not Found</html>", content_type="text/html"),),
         error={"permanent": False, "channel_fault": True, "provider_code": "404"}),

@@ -137,7 +137,7 @@ class SmsapiChannel:
         answer = _json(body)
         if isinstance(answer, dict) and "error" in answer:
             return self._refused(answer, status, headers, message)
-        if status == 200 and isinstance(answer, dict) and answer.get("list"):
+        if status == 200 and isinstance(answer, dict) and _first(answer.get("list")):
             return self._receipt(answer, message)
         raise _http_error(status, headers)
 
@@ -157,7 +157,7 @@ class SmsapiChannel:
             raise DeliveryError(f"SMSAPI: {describe_error(error)[1]}", permanent=False) from None
 
     def _receipt(self, answer: dict[str, Any], message: Message) -> Receipt:
-        sent = answer["list"][0]
+        sent = _first(answer["list"])
         parts = _int(sent.get("parts")) or _int(answer.get("parts"))
         return Receipt(provider_id=str(sent.get("id")) if sent.get("id") else None,
                        parts=parts or count_parts(message.text).parts,
@@ -247,6 +247,12 @@ def _inbound(params: Mapping[str, str]) -> list[ChannelEvent]:
         return []  # an alphanumeric or short-code sender cannot be a contact point
     return [InboundMessage("sms", address, params["sms_text"],
                            _timestamp(params.get("sms_date", "")))]
+
+
+def _first(items: Any) -> dict[str, Any]:
+    """The first message of sms.do's list, or {} when the list is not what SMSAPI sends."""
+    first = items[0] if isinstance(items, list) and items else None
+    return first if isinstance(first, dict) else {}
 
 
 def _json(body: str) -> Any:
