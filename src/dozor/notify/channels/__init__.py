@@ -4,8 +4,11 @@
 from dozor.notify.channels import (  # noqa: F401
     apprise,
     email,
+    kannel,
     messenger,
     smpp,
+    smsapi,
+    twilio,
     viber,
     whatsapp,
 )
