@@ -6,12 +6,10 @@ same database; a running server picks up changes within ``DOZOR_RELOAD_INTERVAL`
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,44 +18,21 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.cli_format import format_outcome, table, when
+from dozor.cli_support import load_settings, run, safe_url, with_database
 from dozor.config.apply import Plan, apply_plan, make_plan
 from dozor.config.specs import SpecError, parse_monitor, spec_from_row
 from dozor.config.yamlfile import ConfigFileError, Document, dump, load_file
-from dozor.settings import Settings, SettingsError
+from dozor.settings import Settings
 from dozor.store import monitors as store
 from dozor.store import queries
-from dozor.store.db import create_engine
 
 T = TypeVar("T")
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.load()
-    except SettingsError as error:
-        raise click.ClickException(f"bad setting\n{error}") from None
-
-
-def _with_database(action: Callable[..., Awaitable[T]]) -> Callable[..., T]:
-    """Run an async command body with a database engine as its first argument."""
-    @wraps(action)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        async def body() -> T:
-            database = create_engine(_settings().resolved_database_url)
-            try:
-                return await action(database, *args, **kwargs)
-            finally:
-                await database.dispose()
-        return _run(body())
-    return wrapper
-
-
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - platforms without uvloop
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
+_settings = load_settings
+_with_database = with_database
+_run = run
+_safe_url = safe_url
 
 
 class _Commands(click.Group):
@@ -379,7 +354,11 @@ def _duration(value: timedelta) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-def _safe_url(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
+def _add_notify_commands() -> None:
+    from dozor import cli_notify
 
-    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    for group in cli_notify.GROUPS:
+        main.add_command(group)
+
+
+_add_notify_commands()

@@ -1,0 +1,75 @@
+"""The alert-delivery commands as a person uses them: a contact, a point, its code, the
+channels, the delivery log."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from dozor.cli import main
+
+
+@pytest.fixture
+def dozor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("DOZOR_DATA_DIR", str(tmp_path / "var"))
+    runner = CliRunner()
+    assert runner.invoke(main, ["migrate"]).exit_code == 0
+    return runner
+
+
+def ok(result: Result) -> str:
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def fails(result: Result) -> str:
+    assert result.exit_code != 0, result.output
+    return result.output
+
+
+def test_a_contact_adds_a_phone_and_confirms_it_with_the_code(
+        dozor: CliRunner, tmp_path: Path) -> None:
+    ok(dozor.invoke(main, ["contacts", "add", "ala", "--timezone", "Europe/Warsaw",
+                           "--language", "pl"]))
+    added = ok(dozor.invoke(main, ["points", "add", "ala", "sms", "+48 600 100 200",
+                                   "--escalation", "15"]))
+    assert "point 1 added (unconfirmed)" in added
+    assert "unconfirmed" in ok(dozor.invoke(main, ["points", "list"]))
+    assert "code sent" in ok(dozor.invoke(main, ["points", "verify", "1"]))
+    log = ok(dozor.invoke(main, ["messages", "list"]))
+    assert "verification" in log and "queued" in log
+    with sqlite3.connect(tmp_path / "var" / "dozor.db") as db:
+        [(subject,)] = db.execute("SELECT subject FROM messages").fetchall()
+    code = subject.rsplit(" ", 1)[1]
+    assert "wrong code" in fails(dozor.invoke(main, ["points", "confirm", "1", "000000"
+                                                     if code != "000000" else "111111"]))
+    ok(dozor.invoke(main, ["points", "confirm", "1", code]))
+    listing = ok(dozor.invoke(main, ["points", "list"]))
+    assert "+48600100200" in listing and "confirmed" in listing and "15m" in listing
+
+
+def test_bad_input_names_the_field_and_changes_nothing(dozor: CliRunner) -> None:
+    assert "timezone" in fails(dozor.invoke(main, ["contacts", "add", "x", "--timezone",
+                                                   "Mars/Base"]))
+    ok(dozor.invoke(main, ["contacts", "add", "ala"]))
+    assert "address" in fails(dozor.invoke(main, ["points", "add", "ala", "sms", "12"]))
+    assert "escalation_minutes" in fails(dozor.invoke(main, ["points", "add", "ala", "email",
+                                                             "a@example.com",
+                                                             "--escalation", "7"]))
+    assert "contact" in fails(dozor.invoke(main, ["points", "add", "bob", "email",
+                                                  "b@example.com"]))
+    assert "a contact named" in fails(dozor.invoke(main, ["contacts", "add", "ala"]))
+    assert ok(dozor.invoke(main, ["points", "list"])) == "(none)\n"
+
+
+def test_channels_are_validated_by_their_kind(dozor: CliRunner) -> None:
+    error = fails(dozor.invoke(main, ["channels", "add", "mail", "email", "--set", "port=x"]))
+    assert "host" in error and "port" in error
+    added = ok(dozor.invoke(main, ["channels", "add", "mail", "email", "--set",
+                                   "host=127.0.0.1", "--set", "from-address=dozor@example.com",
+                                   "--set", "security=none"]))
+    assert "/hooks/1/" in added
+    assert "mail" in ok(dozor.invoke(main, ["channels", "list"]))
