@@ -20,6 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from dozor.notify.channels.base import ChannelContext, DeliveryError
 from dozor.outbound import describe_error
@@ -62,16 +63,24 @@ async def post_json(context: ChannelContext, url: str, body: bytes, *,
     session = context.outbound.api_session()
     try:
         async with asyncio.timeout(context.timeout):
-            async with session.post(url, data=body, headers=all_headers,
+            async with session.post(_exact(url), data=body, headers=all_headers,
                                     allow_redirects=follow_redirects) as response:
                 return Answer(response.status, response.headers, await _read(response))
     except TimeoutError:
         raise DeliveryError(f"no answer within {context.timeout:g} s",
                             permanent=False) from None
-    except aiohttp.InvalidURL:
+    except (ValueError, aiohttp.NonHttpUrlClientError):  # aiohttp.InvalidURL included
         raise DeliveryError("not a valid URL", permanent=True) from None
     except (aiohttp.ClientError, OSError) as error:
         raise DeliveryError(describe_error(error)[1], permanent=False) from None
+
+
+def _exact(url: str) -> URL:
+    """The URL as written: webhook URLs carry signatures (``sig=``, ``sp=%2Ftriggers...``)
+    that yarl's normalising (``%2F`` to ``/``) could break. A URL with characters that
+    must be encoded (spaces, non-ASCII) is left to yarl to encode."""
+    well_formed = url.isascii() and not any(char in url for char in ' "<>\\^`{|}')
+    return URL(url, encoded=well_formed)
 
 
 async def _read(response: aiohttp.ClientResponse) -> bytes:
@@ -139,11 +148,18 @@ def clip(text: str, limit: int, *, escape: Callable[[str], str] = str,
     'a &lt; b…'
     """
     out = escape(text)
-    while size(out) > limit and text:
-        over = size(out) - limit
-        text = text[: max(len(text) - over - 1, 0)]
-        out = escape(text) + "…"
-    return out if size(out) <= limit else ""
+    if size(out) <= limit:
+        return out
+    if size("…") > limit:
+        return ""
+    fits, too_long = 0, len(text)  # the longest prefix that fits, by bisection
+    while too_long - fits > 1:
+        middle = (fits + too_long) // 2
+        if size(escape(text[:middle]) + "…") <= limit:
+            fits = middle
+        else:
+            too_long = middle
+    return escape(text[:fits].rstrip()) + "…"
 
 
 def utf16_size(text: str) -> int:

@@ -47,6 +47,7 @@ MAX_CONTENT = 2000
 MAX_DESCRIPTION = 4096
 COLOURS = {"down": 0xE74C3C, "up": 0x2ECC71}
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]-])")
+_URL = re.compile(r"(https?://\S+)")
 
 
 class DiscordConfig(ChannelConfig):
@@ -88,8 +89,15 @@ class DiscordChannel:
 
 
 def escape(text: str) -> str:
-    """Backslash Discord's Markdown characters, so they show as typed."""
-    return _MARKDOWN.sub(r"\\\1", text)
+    """Backslash Discord's Markdown characters, so they show as typed; URLs are left
+    alone, as a backslash in one would break the link.
+
+    >>> escape("db_main *up*, see https://x.example/a_b")
+    'db\\\\_main \\\\*up\\\\*, see https://x.example/a_b'
+    """
+    parts = _URL.split(text)  # URLs at the odd indexes
+    return "".join(part if index % 2 else _MARKDOWN.sub(r"\\\1", part)
+                   for index, part in enumerate(parts))
 
 
 def payload(message: Message) -> dict[str, Any]:
