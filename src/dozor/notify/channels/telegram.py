@@ -216,31 +216,36 @@ def api_error(body: Mapping[str, Any]) -> DeliveryError:
     """What a Bot API error means for the message (see the module docstring)."""
     raw_code, raw_parameters = body.get("error_code"), body.get("parameters")
     code = raw_code if isinstance(raw_code, int) else 0
-    description = str(body.get("description") or f"error {code}")
     parameters: Mapping[str, Any] = raw_parameters if isinstance(raw_parameters, dict) else {}
-    reason = f"Telegram: {description}"
-    lowered = description.lower()
+    reason = f"Telegram: {body.get('description') or f'error {code}'}"
     wait = parameters.get("retry_after")
     if code == 429 or isinstance(wait, int | float):
         return DeliveryError(reason, permanent=False, provider_code="flood",
                              retry_after=float(wait) if isinstance(wait, int | float) else None)
     if is_transient_status(code):
         return DeliveryError(reason, permanent=False, provider_code=str(code))
+    return _refusal(code, reason, parameters)
+
+
+def _refusal(code: int, reason: str, parameters: Mapping[str, Any]) -> DeliveryError:
+    """A permanent refusal, and whose fault it is: the description tells more than the
+    code (a 403 is a block, or a bot that may not write first; a 400 is a missing chat,
+    or a text we rendered wrong)."""
+    lowered = reason.lower()
+    provider_code, channel_fault = str(code), False
     if code in (401, 404):  # a wrong or malformed bot token
-        return DeliveryError(reason, permanent=True, provider_code="unauthorized",
-                             channel_fault=True)
-    if code == 403:
-        blocked = any(word in lowered for word in _BLOCKED)
-        return DeliveryError(reason, permanent=True,
-                             provider_code="blocked" if blocked else "forbidden")
-    if "migrate_to_chat_id" in parameters:
-        return DeliveryError(f"{reason} (new chat id {parameters['migrate_to_chat_id']})",
-                             permanent=True, provider_code="migrated")
-    if "chat not found" in lowered:
-        return DeliveryError(reason, permanent=True, provider_code="chat_not_found")
-    ours = code == 400 and any(words in lowered for words in _OUR_BAD_REQUESTS)
-    return DeliveryError(reason, permanent=True, provider_code="bad_request" if ours
-                         else str(code), channel_fault=ours)
+        provider_code, channel_fault = "unauthorized", True
+    elif code == 403:
+        provider_code = "blocked" if any(word in lowered for word in _BLOCKED) else "forbidden"
+    elif "migrate_to_chat_id" in parameters:
+        provider_code = "migrated"
+        reason = f"{reason} (new chat id {parameters['migrate_to_chat_id']})"
+    elif "chat not found" in lowered:
+        provider_code = "chat_not_found"
+    elif code == 400 and any(words in lowered for words in _OUR_BAD_REQUESTS):
+        provider_code, channel_fault = "bad_request", True
+    return DeliveryError(reason, permanent=True, provider_code=provider_code,
+                         channel_fault=channel_fault)
 
 
 def _unreadable(answer: Answer) -> DeliveryError:
