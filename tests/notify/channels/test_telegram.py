@@ -103,6 +103,14 @@ async def test_a_long_text_is_cut_to_fit_one_message(
     assert shown.endswith("…\nhttps://status.example.com/monitors/7")
 
 
+async def test_a_message_without_a_subject_or_link_is_just_its_text(
+    api: TelegramBotApi, context: ChannelContext,
+) -> None:
+    message = make_message(subject="", link=None, text="Your code is 123456")
+    await make_channel(api, context).send(message, point("telegram", str(CHAT)))
+    assert api.sent[0]["text"] == "Your code is 123456"
+
+
 @pytest.mark.parametrize(("chat_state", "reply", "expected"), [
     pytest.param("active", None, Receipt("1", delivered=True), id="sent"),
     pytest.param("blocked", None, Fails(True, "blocked", reason="bot was blocked by the user"),

@@ -204,7 +204,8 @@ def render(message: Message) -> str:
     room = MAX_TEXT - utf16_size(message.subject) - utf16_size(message.link or "") - 2
     text = clip(message.text, max(room, 0), escape=lambda s: html.escape(s, quote=False),
                 size=lambda s: utf16_size(html.unescape(s)))
-    return "\n".join(part for part in (f"<b>{subject}</b>", text, link) if part)
+    title = f"<b>{subject}</b>" if subject.strip() else ""
+    return "\n".join(part for part in (title, text, link) if part)
 
 
 def _chat_id(address: str) -> int | str:
