@@ -17,7 +17,7 @@ from dozor.notify.channels import build_channel
 from dozor.notify.channels.apprise import AppriseChannel
 from dozor.notify.channels.base import ChannelContext, ContactPoint, DeliveryError, Receipt
 from dozor.outbound import Outbound
-from tests.notify.channels.chat_support import MESSAGE, Fails, closed_port
+from tests.notify.channels.chat2_support import MESSAGE, Fails, closed_port
 from tests.servers.http import LocalHttpServer
 
 

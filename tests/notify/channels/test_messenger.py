@@ -20,7 +20,7 @@ from dozor.notify.channels.base import (
 )
 from dozor.notify.channels.messenger import MessengerChannel
 from dozor.outbound import Outbound
-from tests.notify.channels.chat_support import MESSAGE, Fails, closed_port
+from tests.notify.channels.chat2_support import MESSAGE, Fails, closed_port
 from tests.servers.meta_graph import FakeGraph, hub_request
 
 PSID = "1254477777772919"

@@ -20,7 +20,7 @@ from dozor.notify.channels.base import (
 )
 from dozor.notify.channels.viber import ViberChannel
 from dozor.outbound import Outbound
-from tests.notify.channels.chat_support import MESSAGE, Fails, closed_port
+from tests.notify.channels.chat2_support import MESSAGE, Fails, closed_port
 from tests.servers.viber import FakeViber
 
 TOKEN = "445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9"

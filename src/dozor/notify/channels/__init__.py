@@ -3,13 +3,18 @@
 # One line per kind: importing the module registers it.
 from dozor.notify.channels import (  # noqa: F401
     apprise,
+    discord,
     email,
     kannel,
     messenger,
+    slack,
     smpp,
     smsapi,
+    teams,
+    telegram,
     twilio,
     viber,
+    webhook,
     whatsapp,
 )
 from dozor.notify.channels.base import (
