@@ -66,6 +66,8 @@ class Settings(BaseModel):
     notify_send_timeout: Duration = timedelta(seconds=15)
     notify_concurrency: int = Field(200, ge=1, le=10_000)
     notify_max_attempts: int = Field(8, ge=1, le=100)
+    notify_retry_base: Duration = Field(
+        timedelta(seconds=10), description="First retry delay; it doubles per attempt.")
 
     retention_raw: Duration = Field(timedelta(days=14), description="Raw check results.")
     retention_hourly: Duration = Field(timedelta(days=90), description="Hourly rollups.")

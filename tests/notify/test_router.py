@@ -106,3 +106,12 @@ async def test_group_wait_delays_alerts_so_what_fails_together_goes_together(
     await route(engine, await open_incident(engine, at=AT), Router(timedelta(seconds=5)))
     [message] = await messages(engine)
     assert message.due_at == AT + timedelta(seconds=5)
+
+
+async def test_an_alert_joins_the_group_already_waiting_for_its_point(
+        engine: AsyncEngine) -> None:
+    await add_contact(engine, "ala", [{"kind": "email", "address": "a@example.com"}])
+    router = Router(timedelta(seconds=5))
+    await route(engine, await open_incident(engine, "a", at=AT), router)
+    await route(engine, await open_incident(engine, "b", at=AT + timedelta(seconds=3)), router)
+    assert [m.due_at for m in await messages(engine)] == [AT + timedelta(seconds=5)] * 2

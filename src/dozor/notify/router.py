@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.core.types import ErrorCode, MonitorState
@@ -58,9 +58,13 @@ class Router:
         incident = await _incident(connection, change.incident_id or 0)
         event = "expiry" if incident.first_error in EXPIRY_ERRORS else "down"
         messages = []
-        for recipient in await _recipients(connection, change, event):
+        recipients = await _recipients(connection, change, event)
+        waiting = await self._groups(connection, recipients, change.at)
+        for recipient in recipients:
             for point in _chosen(recipient, change.at):
                 due = max(self._due(change.at, point, recipient), change.at + self.group_wait)
+                if point.escalation_minutes == 0 and point.id in waiting:
+                    due = min(due, waiting[point.id])  # join the group already waiting
                 text = render(event, recipient.language, monitor=change.monitor_name,
                               reason=change.reason or incident.cause,
                               at=_local(change.at, recipient.timezone))
@@ -69,6 +73,19 @@ class Router:
                     f"{event}:{change.incident_id}:{point.id}", text.subject, text.body,
                     recipient.language, due, change.monitor_id, change.incident_id))
         await outbox.enqueue(connection, messages)
+
+    async def _groups(self, connection: AsyncConnection, recipients: Sequence[Recipient],
+                      now: datetime) -> dict[int, datetime]:
+        """When each point's waiting group goes out (as Alertmanager's group_wait: the
+        first alert of a group starts the clock, later ones join it)."""
+        m = n.messages.c
+        point_ids = [p.id for r in recipients for p in r.points]
+        rows = await connection.execute(
+            select(m.point_id, func.min(m.due_at))
+            .where(m.point_id.in_(point_ids), m.status == "queued", m.due_at > now,
+                   m.due_at <= now + self.group_wait)
+            .group_by(m.point_id))
+        return {int(point_id): due for point_id, due in rows.all()}
 
     def _due(self, opened: datetime, point: Any, recipient: Recipient) -> datetime:
         due = opened + timedelta(minutes=point.escalation_minutes)

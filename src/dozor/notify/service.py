@@ -52,7 +52,8 @@ class NotifyService:
             self.database, self.channels,
             Guard(GuardLimits(recipient_per_hour=s.notify_recipient_per_hour)),
             DispatcherOptions(concurrency=s.notify_concurrency, public_url=s.public_url,
-                              retry=RetryPolicy(max_attempts=s.notify_max_attempts)))
+                              retry=RetryPolicy(base=s.notify_retry_base,
+                                              max_attempts=s.notify_max_attempts)))
         self._task = asyncio.create_task(self.dispatcher.run())
 
     async def stop(self) -> None:
