@@ -131,8 +131,9 @@ class Dispatcher:
             assert isinstance(verdict, Allow) and point is not None
             message = compose(group, point, self.options.public_url)
             channels = self.channels.for_point(point.kind)
-            self._settled.append(await deliver(group, point, channels, message,
-                                               self.options.retry, now))
+            # Await first: ``self._settled`` may be swapped by a flush meanwhile.
+            outcome = await deliver(group, point, channels, message, self.options.retry, now)
+            self._settled.append(outcome)
         self._flushed.set()
 
     async def _flush_forever(self) -> None:
@@ -150,8 +151,12 @@ class Dispatcher:
         if not self._settled:
             return
         batch, self._settled = self._settled, []
-        async with self.database.begin() as connection:
-            await settle.record(connection, batch, self.clock())
+        try:
+            async with self.database.begin() as connection:
+                await settle.record(connection, batch, self.clock())
+        except Exception:
+            self._settled[:0] = batch  # try again with the next flush; nothing is dropped
+            raise
 
 
 def _groups(claimed: Sequence[Claimed]) -> list[list[Claimed]]:
