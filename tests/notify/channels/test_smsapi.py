@@ -19,7 +19,7 @@ from dozor.notify.channels.base import (
     Message,
     Receipt,
 )
-from dozor.notify.channels.smsapi import SmsapiChannel, SmsapiConfig
+from dozor.notify.channels.smsapi import SmsapiChannel, SmsapiConfig, idx
 from dozor.outbound import Outbound
 from tests.servers.smsapi import FakeSmsapi, error
 from tests.servers.smsfake import Answer, CallbackReceiver, single, unused_port
@@ -151,7 +151,7 @@ async def test_the_request_carries_token_number_text_sender_and_idempotency_key(
     assert seen.headers["Authorization"] == "Bearer t0k3n"
     assert seen.form == {
         "to": "48600100200", "message": MESSAGE.text, "from": "Dozor", "format": "json",
-        "encoding": "utf-8", "details": "1", "idx": "msg-11", "check_idx": "1",
+        "encoding": "utf-8", "details": "1", "idx": idx("msg-11"), "check_idx": "1",
         "notify_url": "https://dozor.example/cb/7"}
 
 

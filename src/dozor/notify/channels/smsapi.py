@@ -21,6 +21,7 @@ Quirks worth knowing:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -122,7 +123,7 @@ class SmsapiChannel:
         form = {
             "to": point.address.removeprefix("+"), "message": message.text,
             "format": "json", "encoding": "utf-8", "details": "1",
-            "idx": message.idempotency_key, "check_idx": "1",
+            "idx": idx(message.idempotency_key), "check_idx": "1",
         }
         if self.config.sender:
             form["from"] = self.config.sender
@@ -192,6 +193,18 @@ class SmsapiChannel:
         except ValueError as error:
             return CallbackReply(status=400, body=f"malformed SMSAPI callback: {error}")
         return CallbackReply(status=400, body="not an SMSAPI delivery report or inbound SMS")
+
+
+def idx(key: str) -> str:
+    """Our idempotency key as SMSAPI's ``idx``, which takes letters and digits only: kept
+    when it fits, else a digest of it (still the same on every retry).
+
+    >>> idx("msg11"), idx("down:12:7")
+    ('msg11', '9d7eb89dc807b6cdc97bbd106c3b5c2f57b813bf')
+    """
+    if key.isascii() and key.isalnum() and len(key) <= 255:
+        return key
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def _http_error(status: int, headers: Mapping[str, str]) -> DeliveryError:
