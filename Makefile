@@ -29,6 +29,7 @@ lint: $(BIN)/dozor
 
 bench: $(BIN)/dozor
 	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.notify
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dozor.engine.evaluator import Observation
 from dozor.engine.transitions import Listener, StateChange, record_transitions
 from dozor.store import tables as t
+from dozor.store.db import write_transaction
 
 __all__ = ["Listener", "ResultWriter", "StateChange"]
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ class ResultWriter:
         return incidents
 
     async def _write(self, batch: Sequence[Observation]) -> dict[int, int | None]:
-        async with self.engine.begin() as connection:
+        async with write_transaction(self.engine) as connection:
             results = [self._result_row(o) for o in batch if o.outcome is not None]
             if results:  # rollups are made from these by engine.rollup_job
                 await connection.execute(insert(t.results), results)

@@ -27,6 +27,7 @@ from dozor.notify.guard import Allow, Defer, Guard, OrgView, PointView, Refuse
 from dozor.notify.outbox import Claimed
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
+from dozor.store.db import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(self.options.concurrency)
         self._settled: list[Outcome] = []
         self._flushed = asyncio.Event()
+        self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
@@ -70,9 +72,14 @@ class Dispatcher:
         flusher = asyncio.create_task(self._flush_forever())
         try:
             while True:
+                if self._free_slots() == 0:  # every slot busy: go on when one frees
+                    self._slot_freed.clear()
+                    await self._slot_freed.wait()
+                    continue
+                # Cleared before looking, so a wake-up during the claim is not lost.
+                self._wake.clear()
                 claimed = await self.run_once(wait=False)
                 if not claimed:
-                    self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.options.poll):
                             await self._wake.wait()
@@ -87,10 +94,9 @@ class Dispatcher:
         """Claim one batch and start sending it; with ``wait``, finish and record it."""
         free = self._free_slots()
         if free == 0:
-            await asyncio.sleep(0.01)
             return 0
         now = self.clock()
-        async with self.database.begin() as connection:
+        async with write_transaction(self.database) as connection:
             claimed = await outbox.claim(connection, now, self.options.lease,
                                          min(free, self.options.batch))
             if not claimed:
@@ -109,7 +115,13 @@ class Dispatcher:
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slot_freed.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sending failed unexpectedly", exc_info=task.exception())
 
     async def _drain(self) -> None:
         while self._tasks:
@@ -152,7 +164,7 @@ class Dispatcher:
             return
         batch, self._settled = self._settled, []
         try:
-            async with self.database.begin() as connection:
+            async with write_transaction(self.database) as connection:
                 await settle.record(connection, batch, self.clock())
         except Exception:
             self._settled[:0] = batch  # try again with the next flush; nothing is dropped

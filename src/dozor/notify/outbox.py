@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -78,7 +78,7 @@ def _row(message: NewMessage) -> dict[str, Any]:
             "body": message.body, "language": message.language, "status": "queued",
             "due_at": message.due_at, "attempts": 0, "tracked": True,
             "monitor_id": message.monitor_id, "incident_id": message.incident_id,
-            "failover_from": message.failover_from, "created_at": message.due_at}
+            "failover_from": message.failover_from, "created_at": datetime.now(UTC)}
 
 
 CLAIMED_COLUMNS = (n.messages.c.id, n.messages.c.org_id, n.messages.c.contact_id,
