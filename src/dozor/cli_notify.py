@@ -112,7 +112,7 @@ async def points_verify(database: AsyncEngine, point_id: int) -> None:
         click.echo(f"open this link in Telegram and press Start: {link}")
     else:
         click.echo(f"code sent; confirm with: dozor points confirm {point_id} CODE "
-                   f"(valid until {when(started.expires_at)})")
+                   f"(valid until {started.expires_at:%H:%M} UTC)")
 
 
 async def _deep_link(connection: Any, token: str | None) -> str | None:
