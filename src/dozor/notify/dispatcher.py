@@ -42,6 +42,11 @@ class DispatcherOptions:
     concurrency: int = 200
     lease: timedelta = timedelta(minutes=2)
     poll: float = 0.5  # seconds between looks at the queue when nobody wakes us
+    # Under a steady trickle, claiming and recording every few messages costs a
+    # transaction each; waiting this long between small claims and between flushes
+    # batches them (at most this much latency added).
+    claim_every: float = 0.01
+    flush_every: float = 0.02
     public_url: str = ""
     retry: RetryPolicy = RetryPolicy()
 
@@ -58,7 +63,6 @@ class Dispatcher:
         self.options = options or DispatcherOptions()
         self.clock = clock
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(self.options.concurrency)
         self._settled: list[Outcome] = []
         self._flushed = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -83,6 +87,8 @@ class Dispatcher:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.options.poll):
                             await self._wake.wait()
+                elif claimed < self.options.batch:
+                    await asyncio.sleep(self.options.claim_every)
         finally:
             await self._drain()
             flusher.cancel()
@@ -157,6 +163,7 @@ class Dispatcher:
             except Exception:  # the rows stay claimed; their lease brings them back
                 log.exception("could not record deliveries")
                 await asyncio.sleep(1)
+            await asyncio.sleep(self.options.flush_every)
 
     async def flush(self) -> None:
         """Write every result gathered so far, in one transaction."""
