@@ -4,6 +4,7 @@ in-process channel (the real channels are tested against local provider servers 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,11 +39,13 @@ class ScriptedChannel:
     point_kind: str = "email"
     script: list[DeliveryError | Receipt] = field(default_factory=list)
     sent: list[tuple[Message, ContactPoint]] = field(default_factory=list)
+    delay: float = 0.0  # seconds each send takes
     kind: ClassVar[str] = "scripted"
     Config: ClassVar[type[ChannelConfig]] = ChannelConfig
 
     async def send(self, message: Message, point: ContactPoint) -> Receipt:
         self.sent.append((message, point))
+        await asyncio.sleep(self.delay)
         answer = self.script.pop(0) if self.script else Receipt(f"p{len(self.sent)}")
         if isinstance(answer, DeliveryError):
             raise answer

@@ -3,6 +3,7 @@ reach the point, and records every attempt; retries, fail-over and digests."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -197,3 +198,29 @@ async def test_a_message_whose_claim_expired_is_sent_again_under_its_key(
     clock.advance(121)
     assert await dispatcher.run_once() == 1
     assert channel.sent[0][0].idempotency_key == claimed.idempotency_key
+
+
+async def test_two_dispatchers_never_send_one_message_twice(engine: AsyncEngine) -> None:
+    points = await add_contact(engine, "ala", [
+        {"kind": "webhook", "address": f"https://hooks.example/{i}"} for i in range(20)])
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        await outbox.enqueue(connection, [
+            NewMessage(ORG, None, point, "down", f"k{point}-{j}", "s", "b", "en", now)
+            for point in points for j in range(3)])
+    first, second = (ScriptedChannel("webhook", delay=0.005) for _ in range(2))
+    options = DispatcherOptions(batch=7)  # many small claims, interleaved
+    dispatchers = [Dispatcher(engine, channel_set(c), options=options)
+                   for c in (first, second)]
+
+    async def drain(dispatcher: Dispatcher) -> None:
+        while await dispatcher.run_once():
+            await asyncio.sleep(0)
+    await asyncio.gather(*(drain(d) for d in dispatchers))
+    assert first.sent and second.sent  # both took part
+    stored = await messages(engine)
+    assert len(stored) == 60 and {(m.status, m.attempts) for m in stored} == {("accepted", 1)}
+    for message in stored:  # each went out in exactly one send
+        assert [e.kind for e in await events(engine, message.id)] == ["accepted"]
+    keys = [m.idempotency_key for m, _ in first.sent + second.sent]
+    assert len(keys) == len(set(keys))

@@ -96,10 +96,15 @@ async def claim(connection: AsyncConnection, now: datetime, lease: timedelta,
                or_(m.status == "queued", m.claimed_until < now))
     candidates = select(m.id).where(due).order_by(m.due_at).limit(limit)
     if connection.dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    statement = (update(n.messages)
-                 .where(m.id.in_(candidates.scalar_subquery()), due)
-                 .values(status="sending", claimed_until=now + lease)
+        # A materialised CTE runs once. As ``IN (subquery)`` PostgreSQL may run the locking
+        # subquery again per row, and with SKIP LOCKED each run finds new rows: one claim
+        # then takes the whole queue (a test with two dispatchers caught it).
+        chosen = (candidates.with_for_update(skip_locked=True).cte("chosen")
+                  .prefix_with("MATERIALIZED"))
+        statement = update(n.messages).where(m.id == chosen.c.id)
+    else:  # SQLite: one writer at a time, and the subquery is evaluated once
+        statement = update(n.messages).where(m.id.in_(candidates.scalar_subquery()), due)
+    statement = (statement.values(status="sending", claimed_until=now + lease)
                  .returning(*CLAIMED_COLUMNS))
     rows = (await connection.execute(statement)).all()
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
