@@ -8,12 +8,14 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dozor.notify import bulk, consent, inbound
+from dozor.notify import bulk, consent, inbound, outbox
 from dozor.notify.channels.base import DeliveryReport, InboundMessage, OptOut
 from dozor.notify.guard import Guard, OrgView, PointView, Refuse
+from dozor.notify.outbox import NewMessage
+from dozor.notify.router import Router
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
-from tests.notify.conftest import add_contact, messages
+from tests.notify.conftest import add_contact, messages, open_incident
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -179,3 +181,37 @@ async def test_enumerated_numbers_suspend_messaging_and_the_owner_is_told(
 def test_a_run_of_consecutive_numbers_is_an_enumeration() -> None:
     assert bulk.longest_run([f"+4860010{n:04d}" for n in (1, 2, 3, 7, 8)]) == 3
     assert bulk.longest_run([]) == 0
+
+
+async def test_an_undelivered_receipt_moves_the_alert_to_the_next_point(
+        engine: AsyncEngine) -> None:
+    [sms, email] = await add_contact(engine, "ala", [
+        {"kind": "sms", "address": "+48600100200", "priority": 0},
+        {"kind": "email", "address": "ala@example.com", "priority": 1,
+         "escalation_minutes": 60}])
+    change = await open_incident(engine, at=NOW)
+    async with engine.begin() as connection:
+        await Router(group_wait=timedelta(0))(connection, change)
+        await connection.execute(update(n.messages).where(n.messages.c.point_id == sms)
+                                 .values(status="accepted", provider_id="sms-1"))
+    later = NOW + timedelta(minutes=2)
+    await inbound.apply_events(engine, [DeliveryReport("sms-1", "failed", later, "UNDELIV")],
+                               later)
+    by_point = {m.point_id: m for m in await messages(engine)}
+    assert by_point[sms].status == "failed"
+    assert by_point[email].due_at == later and by_point[email].failover_from == by_point[sms].id
+
+
+async def test_a_high_failure_rate_suspends_messaging_on_review(engine: AsyncEngine) -> None:
+    [point_id] = await add_contact(engine, "ala", [{"kind": "sms", "address": "+48600100200"}])
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        await outbox.enqueue(connection, [NewMessage(1, None, point_id, "verification",
+                                                     f"v{i}", "s", "b", "en", now)
+                                          for i in range(30)])
+        await connection.execute(update(n.messages).where(n.messages.c.id <= 20)
+                                 .values(status="failed"))
+        await connection.execute(update(n.messages).where(n.messages.c.id > 20)
+                                 .values(status="delivered"))
+        assert await bulk.review_active(connection, now) == ["20 of 30 messages failed this week"]
+        assert await bulk.review_active(connection, now) == []  # suspended once

@@ -99,6 +99,21 @@ async def check_and_suspend(connection: AsyncConnection, org_id: int, now: datet
     return reason
 
 
+async def review_active(connection: AsyncConnection, now: datetime) -> list[str]:
+    """Assess every account that sent something in the last day and is not suspended yet
+    (failure and opt-out rates change as messages go out). Returns the reasons found."""
+    m, o = n.messages.c, t.organizations.c
+    org_ids = (await connection.execute(
+        select(m.org_id).join(t.organizations, o.id == m.org_id)
+        .where(m.created_at >= now - timedelta(days=1), o.messaging_suspended_at.is_(None))
+        .distinct())).scalars()
+    reasons = []
+    for org_id in list(org_ids):
+        if (reason := await check_and_suspend(connection, org_id, now)) is not None:
+            reasons.append(reason)
+    return reasons
+
+
 async def suspend(connection: AsyncConnection, org_id: int, reason: str, now: datetime) -> None:
     o = t.organizations.c
     changed = await connection.execute(

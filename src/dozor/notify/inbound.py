@@ -13,8 +13,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dozor.notify import consent, outbox
+from dozor.notify import consent, outbox, settle
 from dozor.notify.channels.base import ChannelEvent, DeliveryReport, InboundMessage, OptOut
+from dozor.notify.guard import PointView
+from dozor.notify.outbox import CLAIMED_COLUMNS, Claimed
 from dozor.store import notify_tables as n
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ async def _receipt(connection: AsyncConnection, report: DeliveryReport) -> None:
     if not ids:
         log.info("receipt for unknown provider id %s", report.provider_id)
         return
+    if values.get("status") == "failed":  # undeliverable there: try the next point
+        await _fail_over(connection, ids, report.at)
     await outbox.add_events(connection, [
         {"message_id": i, "at": report.at, "kind": "receipt",
          "detail": f"{report.status}" + (f": {report.detail}" if report.detail else "")}
@@ -81,3 +85,13 @@ async def _inbound(connection: AsyncConnection, message: InboundMessage, now: da
                                         address=message.address)
         except consent.ConsentError as error:
             log.info("telegram deep link not confirmed: %s", error)
+
+
+async def _fail_over(connection: AsyncConnection, ids: Sequence[int], now: datetime) -> None:
+    m = n.messages.c
+    rows = (await connection.execute(select(*CLAIMED_COLUMNS).where(m.id.in_(ids)))).all()
+    for row in rows:
+        message = Claimed(**row._mapping)
+        point = PointView(message.point_id or 0, message.org_id, message.contact_id or 0, "",
+                          "", None, None, None, "") if message.point_id else None
+        await settle.fail_over(connection, message, point, now)

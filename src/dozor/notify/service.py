@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.engine.engine import Engine
+from dozor.notify import bulk, inbound
 from dozor.notify import channels as _channels  # noqa: F401  (registers every channel kind)
-from dozor.notify import inbound
 from dozor.notify.channels.base import CallbackReply, CallbackRequest, ChannelEvent
 from dozor.notify.channelset import ChannelSet, load_channels
 from dozor.notify.delivery import RetryPolicy
@@ -21,6 +22,10 @@ from dozor.notify.guard import Guard, GuardLimits
 from dozor.notify.router import Router
 from dozor.outbound import Outbound
 from dozor.settings import Settings
+from dozor.store.db import write_transaction
+
+log = logging.getLogger(__name__)
+REVIEW_EVERY = 300.0  # seconds
 
 
 class NotifyService:
@@ -33,6 +38,7 @@ class NotifyService:
         self.channels = ChannelSet([])
         self.dispatcher: Dispatcher | None = None
         self._task: asyncio.Task[None] | None = None
+        self._review: asyncio.Task[None] | None = None
 
     def attach(self, engine: Engine) -> None:
         """Route the engine's state changes, and wake the dispatcher when they commit."""
@@ -55,14 +61,27 @@ class NotifyService:
                               retry=RetryPolicy(base=s.notify_retry_base,
                                               max_attempts=s.notify_max_attempts)))
         self._task = asyncio.create_task(self.dispatcher.run())
+        self._review = asyncio.create_task(self._review_forever())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._review, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.channels.close()
         await self.outbound.close()
+
+    async def _review_forever(self) -> None:
+        """Every few minutes, look at what accounts send for bulk patterns."""
+        while True:
+            await asyncio.sleep(REVIEW_EVERY)
+            try:
+                async with write_transaction(self.database) as connection:
+                    for reason in await bulk.review_active(connection, datetime.now(UTC)):
+                        log.warning("messaging suspended: %s", reason)
+            except Exception:  # the next review tries again; delivery goes on meanwhile
+                log.exception("bulk review failed")
 
     async def apply_events(self, events: Sequence[ChannelEvent]) -> None:
         await inbound.apply_events(self.database, events, datetime.now(UTC))
