@@ -73,3 +73,12 @@ def test_channels_are_validated_by_their_kind(dozor: CliRunner) -> None:
                                    "--set", "security=none"]))
     assert "/hooks/1/" in added
     assert "mail" in ok(dozor.invoke(main, ["channels", "list"]))
+
+
+def test_a_channel_field_can_be_json(dozor: CliRunner) -> None:
+    ok(dozor.invoke(main, ["channels", "add", "wa", "whatsapp", "--set", "access-token=t",
+                           "--set", "app-secret=s", "--set", "verify-token=v",
+                           "--set", "phone-number-id=123",
+                           "--set", 'templates={"down": "dozor_alert"}']))
+    assert "not valid JSON" in fails(dozor.invoke(main, ["channels", "add", "wa2", "whatsapp",
+                                                         "--set", "templates={nope"]))

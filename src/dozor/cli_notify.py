@@ -3,6 +3,7 @@ alerts, how they confirm, what Dozor sends through, and the delivery log."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -74,8 +75,6 @@ async def points_add(database: AsyncEngine, contact: str, kind: str, address: st
                      events: str, escalation: int, priority: int, hours: str | None,
                      outside_hours: str, secret: str | None) -> None:
     """Add an unconfirmed point, then send its confirmation (`dozor points verify ID`)."""
-    import json
-
     try:
         spec = contacts.PointSpec(
             kind=kind, address=address, events=[e for e in events.split(",") if e],
@@ -187,7 +186,7 @@ async def channels_add(database: AsyncEngine, name: str, kind: str,
         key, sep, value = item.partition("=")
         if not sep:
             raise click.ClickException(f"--set {item}: expected KEY=VALUE")
-        config[key.strip()] = value
+        config[key.strip()] = _value(value)
     try:
         channel_class(kind).Config.model_validate(config)
     except ValidationError as error:
@@ -205,6 +204,16 @@ async def channels_add(database: AsyncEngine, name: str, kind: str,
     base = load_settings().public_url.rstrip("/") or "<public URL>"
     click.echo(f"channel {name} ({kind}) added; provider callbacks: "
                f"{base}/hooks/{channel_id}/{token}")
+
+
+def _value(text: str) -> Any:
+    """A --set value: JSON for objects and lists (WhatsApp's templates), else the text."""
+    if text.strip()[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise click.ClickException(f"--set {text}: not valid JSON ({error})") from None
+    return text
 
 
 @channels_group.command("list")
