@@ -175,3 +175,22 @@ async def _settled(engine: AsyncEngine) -> bool:
         open_ = (await connection.execute(select(n.messages.c.id).where(
             n.messages.c.status.in_(("queued", "sending"))))).all()
     return not open_
+
+
+async def test_a_stop_reply_posted_by_the_provider_opts_the_number_out(
+        server: str, engine: AsyncEngine, providers: tuple[SmtpServer, FakeSmsapi]) -> None:
+    _, smsapi = providers
+    [phone] = await add_contact(engine, "ala", [{"kind": "sms", "address": "+48600100200"}])
+    async with engine.connect() as connection:
+        channel = (await connection.execute(select(n.notify_channels)
+                                            .where(n.notify_channels.c.kind == "smsapi"))).one()
+    status, _ = await smsapi.inbound(f"{server}/hooks/{channel.id}/{channel.callback_token}",
+                                     "48600100200", "STOP")
+    assert status == 200
+    async with engine.connect() as connection:
+        point = (await connection.execute(select(n.contact_points)
+                                          .where(n.contact_points.c.id == phone))).one()
+    assert point.opted_out_at is not None
+    status, _ = await smsapi.inbound(f"{server}/hooks/{channel.id}/wrong-token",
+                                     "48600100200", "STOP")
+    assert status == 404

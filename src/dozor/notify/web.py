@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from html import escape
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
@@ -38,7 +39,9 @@ def add_routes(app: FastAPI, notify: NotifyService) -> None:
         body = await request.body()
         is_form = request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded")
-        form = {k: str(v) for k, v in (await request.form()).items()} if is_form else {}
+        # Parsed here: Starlette's form parser needs python-multipart for a few lines' work.
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)) \
+            if is_form else {}
         reply = await notify.callback(channel_id, token, CallbackRequest(
             method=request.method, url=str(request.url), query=dict(request.query_params),
             form=form, body=body, headers={k.lower(): v for k, v in request.headers.items()}))
