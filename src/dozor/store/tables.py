@@ -78,6 +78,7 @@ organizations = Table(
     Column("sms_credits", Integer, nullable=False, default=50, server_default="50"),
     Column("messaging_suspended_at", UTCDateTime),
     Column("messaging_suspended_reason", Text),
+    Column("trial_ends_at", UTCDateTime),  # accounts (migration 0003)
 )
 
 locations = Table(
@@ -228,4 +229,4 @@ meta = Table(
 
 
 # The alert-delivery tables share this metadata (imported last: they use the names above).
-from dozor.store import notify_tables  # noqa: E402, F401
+from dozor.store import account_tables, notify_tables  # noqa: E402, F401

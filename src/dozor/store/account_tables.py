@@ -1,0 +1,87 @@
+"""Tables of accounts: users, their memberships in organisations, API tokens, sessions,
+one-time email tokens, and the audit log. Migration 0003 creates them.
+
+Secrets are stored as hashes only: passwords with argon2, tokens with SHA-256 (they are
+long random strings, so a fast hash is enough and lookups stay one index probe).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, SmallInteger, String, Table
+
+from dozor.store.tables import UTCDateTime, _created, metadata
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),  # normalised, lower-case
+    Column("name", String(200), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("email_confirmed_at", UTCDateTime),
+    Column("totp_secret", String(64)),  # set while enabling, in use once confirmed
+    Column("totp_enabled_at", UTCDateTime),
+    Column("failed_logins", SmallInteger, nullable=False, default=0),
+    Column("locked_until", UTCDateTime),
+    _created(),
+    sqlite_autoincrement=True,
+)
+
+memberships = Table(
+    "memberships", metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(10), nullable=False),  # owner | admin | member | viewer
+    _created(),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(16), nullable=False),  # shown in lists to tell tokens apart
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("scope", String(8), nullable=False),  # read | write
+    _created(),
+    Column("last_used_at", UTCDateTime),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Index("ix_api_tokens_org", "org_id"),
+    sqlite_autoincrement=True,
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    _created(),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ip", String(64)),
+    Column("user_agent", String(300)),
+    Index("ix_sessions_user", "user_id"),
+)
+
+email_tokens = Table(
+    "email_tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(16), nullable=False),  # confirm | reset
+    _created(),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE")),
+    Column("user_id", ForeignKey("users.id", ondelete="SET NULL")),
+    Column("action", String(40), nullable=False),
+    Column("target", String(200)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("ip", String(64)),
+    Column("detail", JSON),
+    Index("ix_audit_log_org_at", "org_id", "at"),
+)
