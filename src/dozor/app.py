@@ -14,6 +14,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import PlainTextResponse
 
 from dozor import __version__
+from dozor.api import routes as api_routes
 from dozor.checks import get_check
 from dozor.checks.domain import DomainCheck
 from dozor.engine.engine import Engine
@@ -54,8 +55,11 @@ def create_app(settings: Settings) -> FastAPI:
                   openapi_url="/api/openapi.json")
     app.state.engine = engine
     app.state.notify = notify
+    app.state.database = database
+    app.state.settings = settings
     _add_routes(app, engine)
     notify_web.add_routes(app, notify)
+    api_routes.install(app)
     return app
 
 

@@ -43,6 +43,8 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_url: str = Field("", description="Base URL people reach Dozor at (for push URLs).")
+    signup: bool = Field(False, description="Anyone may sign up (and gets an organisation). "
+                         "The first user of a fresh installation can always sign up.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     location: str = Field("local", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
@@ -73,6 +75,17 @@ class Settings(BaseModel):
     retention_hourly: Duration = Field(timedelta(days=90), description="Hourly rollups.")
     retention_daily: Duration = Field(timedelta(days=730), description="Daily rollups.")
     retention_interval: Duration = timedelta(hours=1)
+
+    @field_validator("signup", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: object) -> object:
+        # A boolean setting is `true` or `false`: "yes", "1" or "on" are typos waiting to
+        # mean something else.
+        if isinstance(value, str):
+            if value.strip().lower() not in ("true", "false"):
+                raise ValueError("must be true or false")
+            return value.strip().lower() == "true"
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -22,6 +22,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('trial_ends_at', sa.DateTime(timezone=True), nullable=True))
     # The organisation of a self-hosted installation has no plan limits.
     op.execute("UPDATE organizations SET plan = 'self-hosted' WHERE id = 1")
+    if op.get_bind().dialect.name == "postgresql":
+        # 0001 inserted the default organisation with an explicit id, which leaves the
+        # sequence behind: the next organisation would be given id 1 again.
+        op.execute("SELECT setval(pg_get_serial_sequence('organizations', 'id'), "
+                   "(SELECT max(id) FROM organizations))")
 
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),

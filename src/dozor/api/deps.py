@@ -1,0 +1,39 @@
+"""What routes share: the database, the principal, the settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from dozor.api.security import Principal, authenticate
+from dozor.settings import Settings
+from dozor.store.db import write_transaction
+
+
+def database(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.database
+    return engine
+
+
+def settings(request: Request) -> Settings:
+    value: Settings = request.app.state.settings
+    return value
+
+
+async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """One transaction per request: all of a request's changes commit, or none."""
+    async with write_transaction(database(request)) as conn:
+        yield conn
+
+
+async def principal(request: Request,
+                    conn: Annotated[AsyncConnection, Depends(connection)]) -> Principal:
+    return await authenticate(conn, request)
+
+
+Connection = Annotated[AsyncConnection, Depends(connection)]
+Caller = Annotated[Principal, Depends(principal)]
+AppSettings = Annotated[Settings, Depends(settings)]

@@ -1,0 +1,1 @@
+"""Privacy: the audit log (and, next, export, erasure, retention plans, field encryption)."""

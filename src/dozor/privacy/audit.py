@@ -1,0 +1,27 @@
+"""The audit log: who did what security-relevant thing, when and from where."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dozor.store import account_tables as a
+
+# Actions the audit log records; exported with the account.
+ACTIONS = frozenset({
+    "signup", "login", "login_failed", "logout", "token_created", "token_revoked",
+    "password_changed", "password_reset", "email_confirmed", "totp_enabled",
+    "member_added", "member_removed", "role_changed", "export", "erasure",
+})
+
+
+async def record(connection: AsyncConnection, action: str, *, org_id: int | None,
+                 user_id: int | None, target: str | None = None, ip: str | None = None,
+                 detail: dict[str, Any] | None = None) -> None:
+    assert action in ACTIONS, action
+    await connection.execute(insert(a.audit_log).values(
+        org_id=org_id, user_id=user_id, action=action, target=target,
+        at=datetime.now(UTC), ip=ip, detail=detail))
