@@ -77,6 +77,8 @@ def _add_routes(app: FastAPI, engine: Engine) -> None:
             raise HTTPException(404, "no heartbeat monitor has this URL")
         return PlainTextResponse("OK")
 
-    for path in ("/ping/{token}", "/ping/{token}/{signal}"):
-        app.add_api_route(path, ping, methods=["GET", "POST", "HEAD"],
-                          response_class=PlainTextResponse, include_in_schema=True)
+    for path, name in (("/ping/{token}", "ping"), ("/ping/{token}/{signal}", "ping_signal")):
+        for method in ("GET", "POST", "HEAD"):  # one operation each: OpenAPI ids are unique
+            app.add_api_route(path, ping, methods=[method], tags=["heartbeat"],
+                              operation_id=f"{name}_{method.lower()}",
+                              response_class=PlainTextResponse)
