@@ -298,6 +298,7 @@ class RawServer:
         self._reply = reply
         self._server: asyncio.Server | None = None
         self.port = 0
+        self.received: list[bytes] = []  # each request's head, as it came
 
     async def __aenter__(self) -> RawServer:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -314,7 +315,7 @@ class RawServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await reader.readuntil(b"\r\n\r\n")
+            self.received.append(await reader.readuntil(b"\r\n\r\n"))
             writer.write(self._reply)
             await writer.drain()
         except (OSError, asyncio.IncompleteReadError):

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-import aiohttp
 from cryptography import x509
 from multidict import CIMultiDictProxy
 from yarl import URL
@@ -34,22 +34,36 @@ from dozor.checks.http_config import DEFAULT_STATUS, MIB, HttpConfig, Plan
 from dozor.core.conditions import evaluate_all
 from dozor.core.durations import format_duration
 from dozor.core.types import ErrorCode, Outcome
-from dozor.outbound import ExchangeRecord, describe_error, record_exchange
+from dozor.outbound import (
+    ExchangeError,
+    ExchangeRecord,
+    HttpResponse,
+    describe_error,
+)
 
 __all__ = ["DEFAULT_STATUS", "MIB", "HttpCheck", "HttpConfig"]
+
+_CHARSET = re.compile(r"""charset=["']?([\w.:-]+)""", re.IGNORECASE)
 
 
 @dataclass(slots=True)
 class _Response:
-    """What the check keeps of a response once the connection is released."""
+    """What the check judges: the final response, its body as text if it was read."""
 
     status: int
     url: URL
     redirects: int
     headers: CIMultiDictProxy[str]
-    body: str | None = None
-    size: int | None = None
-    truncated: bool = False
+    body: str | None
+    size: int | None
+    truncated: bool
+
+    @classmethod
+    def of(cls, response: HttpResponse) -> _Response:
+        size = len(response.body) if response.body is not None else response.content_length
+        return cls(response.status, response.url, response.redirects, response.headers,
+                   _text(response), size, response.truncated)
+
 
 
 @register
@@ -69,12 +83,18 @@ class HttpCheck:
         if ctx.outbound is None:
             return Outcome.down(ErrorCode.INTERNAL, "the HTTP check needs an outbound client")
         plan = config._plan
+        record = ExchangeRecord()
         started = time.perf_counter()
-        with record_exchange() as record:
-            response = await _exchange(config, plan, ctx, record)
+        try:
+            async with asyncio.timeout(ctx.timeout):
+                response: HttpResponse | Exception = await ctx.outbound.exchange(
+                    plan.request, record)
+        except (ExchangeError, TimeoutError) as error:
+            response = error
         elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
-        if isinstance(response, _Response):
-            outcome = _judge(config, plan, response, _Peer.of(record), elapsed_ms, ctx.now)
+        if isinstance(response, HttpResponse):
+            outcome = _judge(config, plan, _Response.of(response), _Peer.of(record),
+                             elapsed_ms, ctx.now)
         else:
             outcome = _failed(response, record, ctx)
         outcome.phases = {name: round(value, 3) for name, value in
@@ -82,59 +102,18 @@ class HttpCheck:
         return outcome
 
 
-async def _exchange(config: HttpConfig, plan: Plan, ctx: CheckContext,
-                    record: ExchangeRecord) -> _Response | Exception:
-    """The response, or what stopped it (never raised: a target's failure is an outcome)."""
-    try:
-        async with asyncio.timeout(ctx.timeout):
-            return await _fetch(config, plan, ctx, record)
-    except (aiohttp.ClientError, OSError) as error:  # TimeoutError is an OSError too
-        return error
-
-
-async def _fetch(config: HttpConfig, plan: Plan, ctx: CheckContext,
-                 record: ExchangeRecord) -> _Response:
-    assert ctx.outbound is not None
-    session = ctx.outbound.session(config.ip_family)
-    async with session.request(
-        config.method, plan.url, headers=plan.headers, data=config.body,
-        allow_redirects=config.follow_redirects, max_redirects=config.max_redirects,
-        ssl=plan.ssl,
-    ) as raw:
-        record.headers_received()
-        url = raw.url if raw.url.raw_user is None else raw.url.with_user(None)
-        response = _Response(raw.status, url, len(raw.history),
-                             raw.headers, size=raw.content_length)
-        if plan.needs_body:
-            data, response.truncated = await _read_capped(raw, config.max_body_bytes)
-            response.size = len(data)
-            response.body = data.decode(_charset(raw), errors="replace")
-    return response
-
-
-async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
-    """At most ``cap`` bytes of the (decompressed) body, and whether there was more."""
-    length = response.content_length
-    # A compressed body's length says nothing about its size once inflated.
-    if length is not None and length <= cap and "Content-Encoding" not in response.headers:
-        return await response.read(), False
-    buffer = bytearray()
-    while len(buffer) <= cap:
-        chunk = await response.content.read(cap + 1 - len(buffer))
-        if not chunk:
-            break
-        buffer += chunk
-    # Leaving the rest unread is fine: the connection is closed after each request.
-    return bytes(buffer[:cap]), len(buffer) > cap
-
-
-def _charset(response: aiohttp.ClientResponse) -> str:
-    charset = response.charset or "utf-8"
+def _text(response: HttpResponse) -> str | None:
+    """The body as text, in the charset the response names (UTF-8 when it names none
+    or one nobody knows)."""
+    if response.body is None:
+        return None
+    match = _CHARSET.search(response.headers.get("Content-Type", ""))
+    charset = match.group(1) if match else "utf-8"
     try:
         codecs.lookup(charset)
     except LookupError:  # a server's made-up charset: read it as UTF-8 rather than fail
-        return "utf-8"
-    return charset
+        charset = "utf-8"
+    return response.body.decode(charset, errors="replace")
 
 
 def _failed(error: BaseException, record: ExchangeRecord, ctx: CheckContext) -> Outcome:
@@ -147,7 +126,7 @@ def _failed(error: BaseException, record: ExchangeRecord, ctx: CheckContext) -> 
             stage = "reading the response"
         code, message = ErrorCode.TIMEOUT, f"timed out after {ctx.timeout:g}s {stage}"
     else:
-        code, message = describe_error(error)
+        code, message = describe_error(error)  # an ExchangeError carries both
     return Outcome.down(code, message, **_Peer.of(record).details(ctx.now))
 
 

@@ -31,7 +31,7 @@ from yarl import URL
 from dozor.checks.base import CheckConfig
 from dozor.core.conditions import Condition, parse_condition
 from dozor.core.durations import format_duration, parse_duration
-from dozor.outbound import tls_setting
+from dozor.outbound import HttpRequest, tls_setting
 
 MIB = 1024 * 1024
 DEFAULT_STATUS = ((200, 399),)
@@ -68,11 +68,8 @@ class BasicAuth(BaseModel):
 class Plan:
     """What a run of an HttpConfig needs, prepared once when the config is validated."""
 
-    url: URL
-    headers: dict[str, str] | None  # None rather than one empty dict per monitor
-    ssl: ssl.SSLContext | bool
+    request: HttpRequest
     status: tuple[tuple[int, int], ...]
-    needs_body: bool
 
 
 class HttpConfig(CheckConfig):
@@ -157,7 +154,7 @@ class HttpConfig(CheckConfig):
         host = URL(self.url).host or ""
         address = _ip_address(host)
         wanted = {"ipv4": 4, "ipv6": 6}.get(self.ip_family)
-        # An address of the other family would leave aiohttp nothing to connect to.
+        # An address of the other family would leave nothing to connect to.
         if address is not None and wanted is not None and address.version != wanted:
             raise ValueError(f"ip-family {self.ip_family} cannot reach the address {host}")
         return self
@@ -181,11 +178,15 @@ class HttpConfig(CheckConfig):
                 or any(condition.placeholder == "BODY" for condition in self.conditions))
 
     def model_post_init(self, context: Any, /) -> None:
-        self._plan = Plan(
-            url=URL(self.url), headers={**self.headers, **self._auth_header()} or None,
-            ssl=tls_setting(self.verify_tls, self.ca), status=self._effective_status(),
-            needs_body=self._reads_body(),
+        request = HttpRequest(
+            method=self.method, url=URL(self.url),
+            headers=tuple({**self.headers, **self._auth_header()}.items()),
+            body=None if self.body is None else self.body.encode(),
+            tls=tls_setting(self.verify_tls, self.ca), family=self.ip_family,
+            follow_redirects=self.follow_redirects, max_redirects=self.max_redirects,
+            read_body=self._reads_body(), max_body_bytes=self.max_body_bytes,
         )
+        self._plan = Plan(request=request, status=self._effective_status())
 
     def _auth_header(self) -> dict[str, str]:
         if self.basic_auth is not None:
@@ -210,12 +211,12 @@ class HttpConfig(CheckConfig):
         return None if value is None else format_duration(value)
 
     def target_host(self) -> str | None:
-        return self._plan.url.host
+        return self._plan.request.url.host
 
     @property
     def tls(self) -> ssl.SSLContext | bool:
-        """aiohttp's ``ssl=``: True verifies against the system's CAs, False nothing."""
-        return self._plan.ssl
+        """True verifies against the system's CAs, False nothing, a context its own CA."""
+        return self._plan.request.tls
 
     @property
     def accepted_status(self) -> tuple[tuple[int, int], ...]:
@@ -225,7 +226,7 @@ class HttpConfig(CheckConfig):
     @property
     def needs_body(self) -> bool:
         """Whether a keyword or condition reads the body (else it is never downloaded)."""
-        return self._plan.needs_body
+        return self._plan.request.read_body
 
     @property
     def status_text(self) -> str:
