@@ -45,6 +45,11 @@ class Settings(BaseModel):
     public_url: str = Field("", description="Base URL people reach Dozor at (for push URLs).")
     signup: bool = Field(False, description="Anyone may sign up (and gets an organisation). "
                          "The first user of a fresh installation can always sign up.")
+    private_targets: Literal["allow", "deny"] | None = Field(
+        None, description="Whether checks and webhooks may connect to private, loopback, "
+        "link-local and other non-public addresses. Default: deny when sign-up is open "
+        "(strangers' monitors must not probe this network), allow otherwise (a "
+        "self-hosted server watches its own network).")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     location: str = Field("local", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
@@ -93,6 +98,12 @@ class Settings(BaseModel):
         if value and value.split(":", 1)[0].split("+", 1)[0] not in DATABASES:
             raise ValueError("must start with sqlite:// or postgresql://")
         return value
+
+    @property
+    def allows_private_targets(self) -> bool:
+        if self.private_targets is not None:
+            return self.private_targets == "allow"
+        return not self.signup
 
     @property
     def resolved_database_url(self) -> str:

@@ -26,6 +26,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from dozor.core.durations import parse_duration
 from dozor.core.types import ErrorCode, Outcome
+from dozor.outbound import AddressPolicy
 
 Family = Literal["any", "ipv4", "ipv6"]
 FAMILIES = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
@@ -122,10 +123,21 @@ def is_ip(host: str) -> bool:
     return True
 
 
-async def resolve(host: str, port: int, family: Family, watch: Stopwatch) -> list[str]:
-    """The addresses of ``host``, in the order the system resolver prefers them."""
-    if is_ip(host):
-        return [host]  # nothing to look up, so no "dns" phase either
+async def resolve(host: str, port: int, family: Family, watch: Stopwatch,
+                  policy: AddressPolicy | None = None) -> list[str]:
+    """The addresses of ``host`` the policy lets us reach, in the order the system
+    resolver prefers them. CheckFailure(BLOCKED) when the policy leaves none."""
+    addresses = [host] if is_ip(host) else await _look_up(host, port, family, watch)
+    if policy is None or policy.allow_private:
+        return addresses
+    allowed = [address for address in addresses if policy.refusal(address) is None]
+    if addresses and not allowed:
+        raise CheckFailure(ErrorCode.BLOCKED, f"refused to connect to {host}: "
+                           f"{policy.refusal(addresses[0])}")
+    return allowed
+
+
+async def _look_up(host: str, port: int, family: Family, watch: Stopwatch) -> list[str]:
     loop = asyncio.get_running_loop()
     with watch.phase("dns"):
         try:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from dozor.core.types import Outcome
-from dozor.outbound import Outbound
+from dozor.outbound import AddressPolicy, Outbound
 
 
 class CheckConfig(BaseModel):
@@ -53,6 +53,11 @@ class CheckContext:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     monitor_created_at: datetime | None = None
     heartbeat: HeartbeatSignals | None = None
+
+    @property
+    def policy(self) -> AddressPolicy | None:
+        """Which addresses the check may connect to (None: any)."""
+        return self.outbound.policy if self.outbound is not None else None
 
 
 class Check(Protocol):

@@ -46,6 +46,7 @@ from dozor.checks._net import (
 )
 from dozor.checks.base import CheckConfig, CheckContext, register
 from dozor.core.types import ErrorCode, Outcome
+from dozor.outbound import AddressPolicy
 
 RecordType = Literal["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "CAA", "SRV", "PTR"]
 Nameserver = tuple[str, int]
@@ -146,7 +147,7 @@ class DnsCheck:
         servers: list[Nameserver] = []
         try:
             async with asyncio.timeout(ctx.timeout):  # backstop: _ask stops in time itself
-                servers = await self._servers(config, watch)
+                servers = await self._servers(config, watch, ctx.policy)
                 response, server, protocol = await _ask(config, servers, deadline, watch)
         except TimeoutError:
             names = ", ".join(host_port(*server) for server in servers)
@@ -156,10 +157,12 @@ class DnsCheck:
             return failure.outcome(watch)
         return judge(config, response, watch, resolver=server, protocol=protocol)
 
-    async def _servers(self, config: DnsConfig, watch: Stopwatch) -> list[Nameserver]:
-        if config.resolver is not None:
+    async def _servers(self, config: DnsConfig, watch: Stopwatch,
+                       policy: AddressPolicy | None) -> list[Nameserver]:
+        if config.resolver is not None:  # the system's resolvers are the operator's own
             host, port = parse_resolver(config.resolver)
-            return [(address, port) for address in await resolve(host, port, "any", watch)]
+            addresses = await resolve(host, port, "any", watch, policy)
+            return [(address, port) for address in addresses]
         try:
             servers = await self._system.get("system", self._nameservers)
         except (OSError, dns.exception.DNSException) as error:

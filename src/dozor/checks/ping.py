@@ -136,7 +136,8 @@ class PingCheck:
         deadline = asyncio.get_running_loop().time() + ctx.timeout - MARGIN
         try:
             async with asyncio.timeout(ctx.timeout):  # backstop: the loop below stops first
-                address = (await resolve(config.host, 0, config.family, watch))[0]
+                address = (await resolve(config.host, 0, config.family, watch,
+                                         ctx.policy))[0]
                 replies = await self._ping(address, config, deadline)
         except TimeoutError:
             return CheckFailure(ErrorCode.TIMEOUT, f"no result within {ctx.timeout:g}s "

@@ -30,6 +30,7 @@ from dozor.checks._net import (
 )
 from dozor.checks.base import CheckConfig, CheckContext, register
 from dozor.core.types import ErrorCode, Outcome
+from dozor.outbound import AddressPolicy
 
 READ_CHUNK = 4096
 READ_LIMIT = 64 * 1024  # a banner or reply bigger than this will not contain the text later
@@ -70,7 +71,7 @@ class TcpCheck:
 
     async def run(self, config: TcpConfig, ctx: CheckContext) -> Outcome:
         deadline = asyncio.get_running_loop().time() + ctx.timeout
-        probe = _Probe(config, deadline)
+        probe = _Probe(config, deadline, ctx.policy)
         try:
             async with asyncio.timeout_at(deadline):
                 return await probe.run()
@@ -83,8 +84,10 @@ class TcpCheck:
 class _Probe:
     """One run's state, kept outside the coroutine so a timeout can still report it."""
 
-    def __init__(self, config: TcpConfig, deadline: float) -> None:
+    def __init__(self, config: TcpConfig, deadline: float,
+                 policy: AddressPolicy | None) -> None:
         self.config = config
+        self.policy = policy
         self.deadline = deadline
         self.watch = Stopwatch()
         self.received = bytearray()
@@ -92,7 +95,8 @@ class _Probe:
     async def run(self) -> Outcome:
         config = self.config
         context = await client_context(config.verify, config.ca) if config.tls else None
-        addresses = await resolve(config.host, config.port, config.family, self.watch)
+        addresses = await resolve(config.host, config.port, config.family, self.watch,
+                                  self.policy)
         reader, writer = await connect(addresses, config.port, self.watch)
         try:
             details: dict[str, Any] = {"address": writer.get_extra_info("peername")[0]}

@@ -87,6 +87,7 @@ class _Inspection:
         self.config = config
         self.deadline = deadline
         self.now = ctx.now
+        self.policy = ctx.policy
         self.name = config.server_name or config.host
         self.watch = Stopwatch()
         self.addresses: list[str] = []
@@ -98,7 +99,7 @@ class _Inspection:
         context = await client_context(verify, self.config.ca)
         if not self.addresses:
             self.addresses = await resolve(self.config.host, self.config.port,
-                                           self.config.family, watch)
+                                           self.config.family, watch, self.policy)
         _reader, writer = await connect(self.addresses, self.config.port, watch)
         try:
             await handshake(writer, context, self.name, watch)

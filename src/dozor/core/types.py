@@ -49,6 +49,7 @@ class ErrorCode(enum.IntEnum):
     UNEXPECTED_ANSWER = 16
     CERTIFICATE_INVALID = 17
     CONFIGURATION = 18  # this installation cannot run the check as configured
+    BLOCKED = 19  # the target's address is one this server may not connect to (SSRF guard)
     INTERNAL = 99
 
 

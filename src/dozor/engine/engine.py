@@ -28,7 +28,7 @@ from dozor.engine.model import ActiveMonitor
 from dozor.engine.rollup_job import roll_up
 from dozor.engine.runner import Runner
 from dozor.engine.scheduler import Job, Scheduler, spread_offset
-from dozor.outbound import Outbound
+from dozor.outbound import AddressPolicy, Outbound
 from dozor.settings import Settings
 from dozor.store import monitors as store
 from dozor.store import tables as t
@@ -45,7 +45,8 @@ class Engine:
                  outbound: Outbound | None = None) -> None:
         self.settings = settings
         self.database = database
-        self.outbound = outbound or Outbound(settings.user_agent)
+        self.outbound = outbound or Outbound(
+            settings.user_agent, policy=AddressPolicy(settings.allows_private_targets))
         self.evaluator = Evaluator()
         self.runner = Runner(self.outbound)
         self.monitors: dict[int, ActiveMonitor] = {}

@@ -20,7 +20,7 @@ from dozor.notify.delivery import RetryPolicy
 from dozor.notify.dispatcher import Dispatcher, DispatcherOptions
 from dozor.notify.guard import Guard, GuardLimits
 from dozor.notify.router import Router
-from dozor.outbound import Outbound
+from dozor.outbound import AddressPolicy, Outbound
 from dozor.settings import Settings
 from dozor.store.db import write_transaction
 
@@ -33,7 +33,8 @@ class NotifyService:
         self.settings = settings
         self.database = database
         # Its own, so stopping the checks does not close what the last alerts go out on.
-        self.outbound = Outbound(settings.user_agent)
+        self.outbound = Outbound(settings.user_agent,
+                                 policy=AddressPolicy(settings.allows_private_targets))
         self.router = Router(group_wait=settings.notify_group_wait)
         self.channels = ChannelSet([])
         self.dispatcher: Dispatcher | None = None

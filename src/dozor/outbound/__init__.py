@@ -26,42 +26,64 @@ from dozor.outbound.exchange import (
     ExchangeRecord,
     HttpRequest,
     HttpResponse,
+    Network,
     exchange,
 )
+from dozor.outbound.guard import AddressPolicy, GuardedResolver
 from dozor.outbound.tls import tls_setting
 
-__all__ = ["ExchangeError", "ExchangeRecord", "HttpRequest", "HttpResponse", "Outbound",
-           "describe_error", "tls_setting"]
+__all__ = ["AddressPolicy", "ExchangeError", "ExchangeRecord", "HttpRequest", "HttpResponse",
+           "Outbound", "describe_error", "tls_setting"]
 
 
 class Outbound:
-    def __init__(self, user_agent: str, resolver: AbstractResolver | None = None) -> None:
+    def __init__(self, user_agent: str, resolver: AbstractResolver | None = None,
+                 policy: AddressPolicy | None = None) -> None:
         self.user_agent = user_agent
+        self.policy = policy or AddressPolicy(allow_private=True)
         self._given_resolver = resolver  # None: the system's (tests pass a fake one)
         self._system_resolver: AbstractResolver | None = None
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._api: aiohttp.ClientSession | None = None
+        self._tenant: aiohttp.ClientSession | None = None
+        self._network: Network | None = None
 
     async def exchange(self, request: HttpRequest, record: ExchangeRecord) -> HttpResponse:
         """Make a check's request on fresh connections; ``record`` fills in as it goes.
 
         Raises ExchangeError for what a person should read about; bound it with a timeout.
         """
-        return await exchange(request, record, user_agent=self.user_agent,
-                              resolver=self._resolver())
+        if self._network is None:
+            self._network = Network(self.user_agent, self._resolver(), self.policy)
+        return await exchange(request, record, self._network)
 
     def api_session(self) -> aiohttp.ClientSession:
-        """The shared session for provider APIs (SMS, chat, webhooks): unlike checks, these
-        keep connections alive and cache DNS, so a burst of messages is not a burst of
-        handshakes. Callers bound each request with ``asyncio.timeout``."""
+        """The shared session for the provider APIs the operator configured (SMS
+        gateways, chat APIs): unlike checks, these keep connections alive and cache DNS,
+        so a burst of messages is not a burst of handshakes. Callers bound each request
+        with ``asyncio.timeout``."""
         if self._api is None or self._api.closed:
-            connector = aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=60,
-                                             resolver=self._resolver())
-            self._api = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": self.user_agent},
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=None),
-            )
+            self._api = self._pooled_session()
         return self._api
+
+    def tenant_session(self) -> aiohttp.ClientSession:
+        """Like :meth:`api_session`, for URLs the users gave (webhooks, Slack, Discord,
+        Teams): every connection passes the address policy first."""
+        if self.policy.allow_private:
+            return self.api_session()
+        if self._tenant is None or self._tenant.closed:
+            self._tenant = self._pooled_session(self.policy)
+        return self._tenant
+
+    def _pooled_session(self, policy: AddressPolicy | None = None) -> aiohttp.ClientSession:
+        resolver = self._resolver()
+        connector = aiohttp.TCPConnector(
+            limit=200, limit_per_host=50, ttl_dns_cache=60,
+            resolver=GuardedResolver(resolver, policy) if policy else resolver,
+            socket_factory=policy.socket_factory if policy else None)
+        return aiohttp.ClientSession(
+            connector=connector, headers={"User-Agent": self.user_agent},
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=None))
 
     def session(self, family: str = "any") -> aiohttp.ClientSession:
         """A session for one-off lookups (RDAP) over an address family: ``any``, ``ipv4``
@@ -89,6 +111,7 @@ class Outbound:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
-        if self._api is not None:
-            await self._api.close()
-            self._api = None
+        for pooled in (self._api, self._tenant):
+            if pooled is not None:
+                await pooled.close()
+        self._api = self._tenant = None

@@ -12,6 +12,7 @@ import ssl
 import aiohttp
 
 from dozor.core.types import ErrorCode
+from dozor.outbound.guard import BlockedAddress
 
 
 class ExchangeError(Exception):
@@ -76,6 +77,8 @@ def describe_error(error: BaseException) -> tuple[ErrorCode, str]:
 
 def _describe_connect_error(error: aiohttp.ClientConnectorError) -> tuple[ErrorCode, str]:
     where = f"{error.host}:{error.port}"
+    if isinstance(error.os_error, BlockedAddress):
+        return ErrorCode.BLOCKED, str(error.os_error)
     if isinstance(error, aiohttp.ClientConnectorDNSError):
         reason = error.os_error.strerror or str(error.os_error)
         return ErrorCode.DNS, f"cannot resolve {error.host}: {reason}"

@@ -28,6 +28,7 @@ from yarl import URL
 
 from dozor.core.types import ErrorCode
 from dozor.outbound.errors import ExchangeError, connect_error, tls_error
+from dozor.outbound.guard import AddressPolicy
 from dozor.outbound.reader import Received, ResponseReader
 from dozor.outbound.tls import client_context
 
@@ -111,8 +112,18 @@ class ExchangeRecord:
             self._ready_at = None
 
 
-async def exchange(request: HttpRequest, record: ExchangeRecord, *, user_agent: str,
-                   resolver: AbstractResolver) -> HttpResponse:
+@dataclass(frozen=True, slots=True)
+class Network:
+    """How an exchange reaches the world: who it says it is, how it looks names up,
+    where it may connect."""
+
+    user_agent: str
+    resolver: AbstractResolver
+    policy: AddressPolicy
+
+
+async def exchange(request: HttpRequest, record: ExchangeRecord,
+                   network: Network) -> HttpResponse:
     """Make the request (following redirects if asked) and return the final response.
 
     Raises :class:`ExchangeError` for a failure a person should read about. The caller
@@ -121,8 +132,7 @@ async def exchange(request: HttpRequest, record: ExchangeRecord, *, user_agent: 
     url, method, body = request.url, request.method, request.body
     headers = request.headers
     for hop in range(request.max_redirects + 1):
-        received = await _hop(request, record, url, method, headers, body, user_agent,
-                              resolver)
+        received = await _hop(request, record, url, method, headers, body, network)
         location = received.head.header("location")
         if not (request.follow_redirects and received.head.status in REDIRECTS and location):
             return _response(received, url, hop)
@@ -161,8 +171,8 @@ def _redirected(status: int, url: URL, location: str, method: str, body: bytes |
 
 
 async def _hop(request: HttpRequest, record: ExchangeRecord, url: URL, method: str,
-               headers: tuple[tuple[str, str], ...], body: bytes | None, user_agent: str,
-               resolver: AbstractResolver) -> Received:
+               headers: tuple[tuple[str, str], ...], body: bytes | None,
+               network: Network) -> Received:
     """One request on one fresh connection."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Received] = loop.create_future()
@@ -170,8 +180,8 @@ async def _hop(request: HttpRequest, record: ExchangeRecord, url: URL, method: s
                             cap=request.max_body_bytes, on_headers=record.headers_received)
     transport: asyncio.Transport | None = None
     try:
-        transport = await _open(request, record, url, reader, resolver)
-        transport.write(_head(method, url, headers, body, user_agent) + (body or b""))
+        transport = await _open(request, record, url, reader, network)
+        transport.write(_head(method, url, headers, body, network.user_agent) + (body or b""))
         return await done
     finally:
         if not done.done():  # so a connection lost later settles nothing nobody reads
@@ -181,10 +191,12 @@ async def _hop(request: HttpRequest, record: ExchangeRecord, url: URL, method: s
 
 
 async def _open(request: HttpRequest, record: ExchangeRecord, url: URL,
-                reader: ResponseReader, resolver: AbstractResolver) -> asyncio.Transport:
+                reader: ResponseReader, network: Network) -> asyncio.Transport:
     host, port = url.raw_host or "", url.port or 80
     where = f"{host}:{port}"
-    addresses = await _resolve(host, port, request.family, resolver, record)
+    addresses = await _resolve(host, port, request.family, network.resolver, record)
+    if not network.policy.allow_private:
+        addresses = _permitted(addresses, network.policy, host)
     started = time.perf_counter()
     transport = await _connect(addresses, reader, where)
     connected = time.perf_counter()
@@ -220,6 +232,16 @@ async def _resolve(host: str, port: int, family: str, resolver: AbstractResolver
         raise ExchangeError(ErrorCode.DNS, f"cannot resolve {host}: no addresses")
     return [(entry["family"], socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
              _sockaddr(entry["family"], entry["host"], entry["port"])) for entry in found]
+
+
+def _permitted(addresses: list[tuple[Any, ...]], policy: AddressPolicy,
+               host: str) -> list[tuple[Any, ...]]:
+    """The addresses the policy lets us reach; none is a refusal naming the first."""
+    allowed = [info for info in addresses if policy.refusal(str(info[4][0])) is None]
+    if not allowed:
+        reason = policy.refusal(str(addresses[0][4][0]))
+        raise ExchangeError(ErrorCode.BLOCKED, f"refused to connect to {host}: {reason}")
+    return allowed
 
 
 async def _connect(addresses: list[tuple[Any, ...]], reader: ResponseReader,

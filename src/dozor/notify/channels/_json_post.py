@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from dozor.core.types import ErrorCode
 from dozor.notify.channels.base import ChannelContext, DeliveryError
 from dozor.outbound import describe_error
 
@@ -55,12 +56,16 @@ def encode_json(payload: Any) -> bytes:
 
 async def post_json(context: ChannelContext, url: str, body: bytes, *,
                     headers: Mapping[str, str] | None = None,
-                    follow_redirects: bool = True) -> Answer:
+                    follow_redirects: bool = True, users_url: bool = False) -> Answer:
     """POST ``body`` (JSON) to ``url`` through the shared API session, within
     ``context.timeout``. Raises a transient DeliveryError when no answer came; error
-    messages never contain the URL, which often holds a secret (bot token, webhook key)."""
+    messages never contain the URL, which often holds a secret (bot token, webhook key).
+
+    ``users_url``: the URL is a contact point's (a webhook someone gave us), not a
+    provider's the operator configured, so it goes through the address policy."""
     all_headers = {"Content-Type": "application/json", **(headers or {})}
-    session = context.outbound.api_session()
+    outbound = context.outbound
+    session = outbound.tenant_session() if users_url else outbound.api_session()
     try:
         async with asyncio.timeout(context.timeout):
             async with session.post(_exact(url), data=body, headers=all_headers,
@@ -72,7 +77,9 @@ async def post_json(context: ChannelContext, url: str, body: bytes, *,
     except (ValueError, aiohttp.NonHttpUrlClientError):  # aiohttp.InvalidURL included
         raise DeliveryError("not a valid URL", permanent=True) from None
     except (aiohttp.ClientError, OSError) as error:
-        raise DeliveryError(describe_error(error)[1], permanent=False) from None
+        code, reason = describe_error(error)
+        # A refused address stays refused: retrying it would only repeat the refusal.
+        raise DeliveryError(reason, permanent=code == ErrorCode.BLOCKED) from None
 
 
 def _exact(url: str) -> URL:

@@ -78,7 +78,8 @@ class DiscordChannel:
             url = str(URL(point.address).update_query(wait="true"))
         except (ValueError, TypeError):
             raise DeliveryError("not a valid webhook URL", permanent=True) from None
-        answer = await post_json(self.context, url, encode_json(payload(message)))
+        answer = await post_json(self.context, url, encode_json(payload(message)),
+                                 users_url=True)
         if 200 <= answer.status < 300:
             body = answer.json()
             message_id = body.get("id") if isinstance(body, dict) else None

@@ -63,7 +63,8 @@ class SlackChannel:
         self.context = context
 
     async def send(self, message: Message, point: ContactPoint) -> Receipt:
-        answer = await post_json(self.context, point.address, encode_json(payload(message)))
+        answer = await post_json(self.context, point.address, encode_json(payload(message)),
+                                 users_url=True)
         if answer.status == 200 and answer.text() == "ok":
             return Receipt(provider_id=None, delivered=True)
         raise slack_error(answer)

@@ -67,7 +67,8 @@ class TeamsChannel:
         self.context = context
 
     async def send(self, message: Message, point: ContactPoint) -> Receipt:
-        answer = await post_json(self.context, point.address, encode_json(payload(message)))
+        answer = await post_json(self.context, point.address, encode_json(payload(message)),
+                                 users_url=True)
         connector_status = _connector_error(answer)
         if connector_status is not None:
             raise status_error(Answer(connector_status, answer.headers, answer.body),

@@ -80,7 +80,7 @@ class WebhookChannel:
             except ValueError as error:
                 raise DeliveryError(str(error), permanent=True) from None
         answer = await post_json(self.context, point.address, body, headers=headers,
-                                 follow_redirects=False)
+                                 follow_redirects=False, users_url=True)
         status = answer.status
         if 200 <= status < 300:
             return Receipt(provider_id=None, delivered=True)
