@@ -67,7 +67,7 @@ def _add_routes(app: FastAPI, engine: Engine) -> None:
     @app.get("/healthz")
     async def health() -> dict[str, object]:
         return {"status": "ok", "version": __version__, "monitors": len(engine.monitors),
-                "queued_results": engine.writer.queued}
+                "queued_results": engine.queued_results}
 
     async def ping(token: str, signal: str = "success") -> PlainTextResponse:
         kind = SIGNALS.get(signal)

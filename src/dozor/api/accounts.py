@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dozor.api.deps import AppSettings, Caller, Connection
+from dozor.api.deps import AppSettings, Caller, Connection, Id
 from dozor.api.problems import Problem
 from dozor.api.ratelimit import RateLimit
 from dozor.api.security import (
@@ -228,7 +228,7 @@ async def list_tokens(caller: Caller, conn: Connection) -> dict[str, Any]:
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-async def revoke_token(token_id: int, request: Request, caller: Caller,
+async def revoke_token(token_id: Id, request: Request, caller: Caller,
                        conn: Connection) -> None:
     caller.require("viewer", write=True)
     k = a.api_tokens.c

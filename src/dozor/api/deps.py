@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dozor.api.security import Principal, authenticate
@@ -33,6 +33,10 @@ async def principal(request: Request,
                     conn: Annotated[AsyncConnection, Depends(connection)]) -> Principal:
     return await authenticate(conn, request)
 
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+Id = Annotated[int, Path(ge=1, le=MAX_ID, description="An object's id.")]
+"""A path id: out of range is a 422 naming it, never a database error."""
 
 Connection = Annotated[AsyncConnection, Depends(connection)]
 Caller = Annotated[Principal, Depends(principal)]

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import paging, plans
-from dozor.api.deps import Caller, Connection
+from dozor.api.deps import Caller, Connection, Id
 from dozor.api.problems import Problem, invalid
 from dozor.config.apply import apply_plan, make_plan
 from dozor.config.specs import MonitorSpec, SpecError, parse_monitor, spec_from_row, spec_to_mapping
@@ -67,7 +67,7 @@ async def create_monitor(caller: Caller, conn: Connection, response: Response,
 
 
 @router.get("/monitors/{monitor_id}")
-async def get_monitor(monitor_id: int, caller: Caller, conn: Connection,
+async def get_monitor(monitor_id: Id, caller: Caller, conn: Connection,
                       response: Response) -> dict[str, Any]:
     view = _view(await _row(conn, caller.org_id, monitor_id))
     response.headers["ETag"] = _etag(view["version"])
@@ -75,7 +75,7 @@ async def get_monitor(monitor_id: int, caller: Caller, conn: Connection,
 
 
 @router.put("/monitors/{monitor_id}")
-async def replace_monitor(monitor_id: int, caller: Caller, conn: Connection,
+async def replace_monitor(monitor_id: Id, caller: Caller, conn: Connection,
                           response: Response, body: Annotated[dict[str, Any], Body()],
                           if_match: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """Replace a monitor with this body (send every field you want to keep)."""
@@ -83,7 +83,7 @@ async def replace_monitor(monitor_id: int, caller: Caller, conn: Connection,
 
 
 @router.patch("/monitors/{monitor_id}")
-async def patch_monitor(monitor_id: int, caller: Caller, conn: Connection,
+async def patch_monitor(monitor_id: Id, caller: Caller, conn: Connection,
                         response: Response, body: Annotated[dict[str, Any], Body()],
                         if_match: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """Change some fields (a JSON merge patch: ``null`` removes a field)."""
@@ -111,12 +111,12 @@ async def _change(conn: AsyncConnection, caller: Any, monitor_id: int, body: dic
 
 
 @router.post("/monitors/{monitor_id}/pause")
-async def pause_monitor(monitor_id: int, caller: Caller, conn: Connection) -> dict[str, Any]:
+async def pause_monitor(monitor_id: Id, caller: Caller, conn: Connection) -> dict[str, Any]:
     return await _set_paused(conn, caller, monitor_id, True)
 
 
 @router.post("/monitors/{monitor_id}/resume")
-async def resume_monitor(monitor_id: int, caller: Caller, conn: Connection) -> dict[str, Any]:
+async def resume_monitor(monitor_id: Id, caller: Caller, conn: Connection) -> dict[str, Any]:
     return await _set_paused(conn, caller, monitor_id, False)
 
 
@@ -129,7 +129,7 @@ async def _set_paused(conn: AsyncConnection, caller: Any, monitor_id: int,
 
 
 @router.delete("/monitors/{monitor_id}", status_code=204)
-async def delete_monitor(monitor_id: int, caller: Caller, conn: Connection,
+async def delete_monitor(monitor_id: Id, caller: Caller, conn: Connection,
                          if_match: Annotated[str | None, Header()] = None) -> None:
     caller.require("member", write=True)
     row = await _row(conn, caller.org_id, monitor_id)
@@ -156,14 +156,14 @@ async def apply_yaml(caller: Caller, conn: Connection,
 
 
 @router.get("/monitors/{monitor_id}/results")
-async def results(monitor_id: int, caller: Caller, conn: Connection, limit: Limit = 100,
+async def results(monitor_id: Id, caller: Caller, conn: Connection, limit: Limit = 100,
                   cursor: str | None = None, start: datetime | None = None,
                   end: datetime | None = None) -> dict[str, Any]:
     """Raw results, newest first, within [start, end)."""
     await _row(conn, caller.org_id, monitor_id)
     r = t.results.c
     query = select(t.results).where(r.monitor_id == monitor_id).order_by(r.at.desc())
-    before = paging.decode(cursor)
+    before = paging.decode(cursor, paging.TIME_RANGE)
     upper = min(x for x in (before, _ms(end)) if x is not None) if (before or end) else None
     if upper is not None:
         query = query.where(r.at < upper)
@@ -176,7 +176,7 @@ async def results(monitor_id: int, caller: Caller, conn: Connection, limit: Limi
 
 
 @router.get("/monitors/{monitor_id}/uptime")
-async def uptime(monitor_id: int, caller: Caller, conn: Connection,
+async def uptime(monitor_id: Id, caller: Caller, conn: Connection,
                  start: datetime | None = None, end: datetime | None = None
                  ) -> dict[str, Any]:
     """Uptime and latency from rollups: for [start, end), or the usual four windows."""

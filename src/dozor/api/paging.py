@@ -15,11 +15,25 @@ def encode(position: int) -> str:
     return base64.urlsafe_b64encode(str(position).encode()).decode().rstrip("=")
 
 
-def decode(cursor: str | None) -> int | None:
+ID_RANGE = (0, 2**31 - 1)  # a cursor that is an id
+TIME_RANGE = (-(2**62), 2**62)  # a cursor that is a time in epoch milliseconds
+
+
+def decode(cursor: str | None, bounds: tuple[int, int] = ID_RANGE) -> int | None:
+    """The position in a cursor; a 422 naming ``cursor`` for one this API did not give.
+
+    >>> decode(encode(2**40))
+    Traceback (most recent call last):
+    ...
+    dozor.api.problems.Problem: cursor: not a cursor this API gave
+    """
     if not cursor:
         return None
     try:
-        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        position = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
     except (ValueError, UnicodeDecodeError):
+        position = None
+    if position is None or not bounds[0] <= position <= bounds[1]:
         raise Problem(422, "cursor: not a cursor this API gave",
-                      errors=[{"field": "cursor", "message": "invalid"}]) from None
+                      errors=[{"field": "cursor", "message": "invalid"}])
+    return position

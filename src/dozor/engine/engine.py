@@ -61,6 +61,12 @@ class Engine:
         self.scheduler: Scheduler
         self._writing: asyncio.Future[None]
 
+    @property
+    def queued_results(self) -> int:
+        """Results waiting to be written (none before the engine starts)."""
+        writer: ResultWriter | None = getattr(self, "writer", None)
+        return writer.queued if writer is not None else 0
+
     async def start(self) -> None:
         location_id = await ensure_location(self.database, self.settings.location)
         self.writer = ResultWriter(self.database, location_id, self.settings.flush_batch)
