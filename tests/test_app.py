@@ -67,3 +67,21 @@ async def test_pings_drive_a_heartbeat_monitor(served: tuple[str, Engine]) -> No
 
 async def _is(engine: Engine, monitor_id: int, expected: str) -> bool:
     return await state(engine, monitor_id) == expected
+
+
+async def test_a_ping_that_cannot_be_stored_gets_503_so_the_job_retries(
+        served: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch) -> None:
+    base, engine = served
+    spec = parse_monitor({"name": "nightly", "kind": "heartbeat", "period": "1d"})
+    async with engine.database.begin() as connection:
+        await store.create_monitor(connection, spec)
+        token = (await store.find_monitor(connection, "nightly")).push_token
+    await engine.reload()
+
+    async def unreachable(ids: set[int]) -> None:
+        raise OSError("connection refused")
+    monkeypatch.setattr(engine.pings, "_write", unreachable)
+    async with aiohttp.ClientSession() as session, \
+            session.post(f"{base}/ping/{token}") as response:
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "1"

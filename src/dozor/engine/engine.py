@@ -222,7 +222,12 @@ class Engine:
         if monitor_id is None:
             return False
         await self.pings.record(monitor_id, kind, datetime.now(UTC))
-        if kind != "start":
+        # Evaluate at once only when the ping can change the state: a failure, or a success
+        # of a monitor that is not up. A success of an up monitor changes nothing the next
+        # scheduled check would not see, and checking on every ping would store a result
+        # per ping (a job pinging every second: sixty rows a minute instead of one).
+        if kind == "fail" or (kind == "success" and
+                              self.evaluator.state(monitor_id) is not MonitorState.UP):
             self.scheduler.trigger(monitor_id)
         return True
 
