@@ -121,3 +121,17 @@ async def test_only_a_ping_that_can_change_the_state_runs_a_check_at_once(
     await eventually(lambda: state_is(MonitorState.DOWN))
     assert await running.record_ping(token)  # down: recovers at once
     await eventually(lambda: state_is(MonitorState.UP))
+
+
+async def test_a_job_that_hangs_up_does_not_cancel_the_commit_of_the_others(
+        running: Engine, engine: AsyncEngine) -> None:
+    gone, gone_token = await heartbeat(engine, "impatient")
+    stays, stays_token = await heartbeat(engine, "patient")
+    await running.reload()
+    impatient = asyncio.ensure_future(running.record_ping(gone_token))
+    patient = asyncio.ensure_future(running.record_ping(stays_token))
+    await asyncio.sleep(0)  # both joined the commit
+    impatient.cancel()
+    assert await patient
+    assert (await stored(engine, stays)).last_ping_kind == "success"
+    assert (await stored(engine, gone)).last_ping_kind == "success"
