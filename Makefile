@@ -30,6 +30,7 @@ lint: $(BIN)/dozor
 bench: $(BIN)/dozor
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.notify
+	$(BIN)/python -m bench.ping
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache

@@ -2,50 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-import uvicorn
 from sqlalchemy import select
 
-from dozor.app import create_app
 from dozor.config.specs import parse_monitor
 from dozor.engine.engine import Engine
 from dozor.settings import Settings
 from dozor.store import monitors as store
 from dozor.store import tables as t
 from tests.engine.conftest import eventually
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.servers.dozor import serving
 
 
 @pytest.fixture
 async def served(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, Engine]]:
-    port = free_port()
     settings = Settings.model_validate({
-        "data_dir": tmp_path, "database_url": database_url, "port": port,
+        "data_dir": tmp_path, "database_url": database_url,
         "flush_interval": 0.05, "reload_interval": 0.1,
     })
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
-                                           lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: _started(server))
-    yield f"http://127.0.0.1:{port}", app.state.engine
-    server.should_exit = True
-    await task
-
-
-async def _started(server: uvicorn.Server) -> bool:
-    return server.started
+    async with serving(settings) as (base, app):
+        yield base, app.state.engine
 
 
 async def state(engine: Engine, monitor_id: int) -> str:
@@ -87,3 +67,21 @@ async def test_pings_drive_a_heartbeat_monitor(served: tuple[str, Engine]) -> No
 
 async def _is(engine: Engine, monitor_id: int, expected: str) -> bool:
     return await state(engine, monitor_id) == expected
+
+
+async def test_a_ping_that_cannot_be_stored_gets_503_so_the_job_retries(
+        served: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch) -> None:
+    base, engine = served
+    spec = parse_monitor({"name": "nightly", "kind": "heartbeat", "period": "1d"})
+    async with engine.database.begin() as connection:
+        await store.create_monitor(connection, spec)
+        token = (await store.find_monitor(connection, "nightly")).push_token
+    await engine.reload()
+
+    async def unreachable(ids: set[int]) -> None:
+        raise OSError("connection refused")
+    monkeypatch.setattr(engine.pings, "_write", unreachable)
+    async with aiohttp.ClientSession() as session, \
+            session.post(f"{base}/ping/{token}") as response:
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "1"

@@ -62,3 +62,18 @@ def test_a_bad_value_in_the_config_file_names_the_setting(tmp_path: Path) -> Non
     path.write_text('per-host-concurrency = 0\n')
     with pytest.raises(SettingsError, match="DOZOR_PER_HOST_CONCURRENCY"):
         Settings.load({"DOZOR_CONFIG": str(path)})
+
+
+@pytest.mark.parametrize("token", ["short-secret", "has a space in it 0123456789"])
+def test_a_weak_metrics_token_is_refused_without_echoing_it(token: str) -> None:
+    with pytest.raises(SettingsError, match="DOZOR_METRICS_TOKEN") as raised:
+        Settings.load({"DOZOR_METRICS_TOKEN": token})
+    assert token not in str(raised.value)
+
+
+def test_the_metrics_token_stays_out_of_the_settings_repr(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("0123456789abcdef-metrics\n")
+    settings = Settings.load({"DOZOR_METRICS_TOKEN_FILE": str(secret)})
+    assert settings.metrics_token.get_secret_value() == "0123456789abcdef-metrics"
+    assert "0123456789abcdef" not in repr(settings)

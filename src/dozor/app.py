@@ -2,7 +2,8 @@
 
 Routes here are the ones the monitoring core needs: a health check and the heartbeat
 push endpoints (``/ping/<token>``, ``/ping/<token>/fail``, ``/ping/<token>/start``),
-which take no authentication and do constant work per request.
+which take no authentication and do constant work per request (``engine.pings``);
+``/metrics`` is in ``dozor.metrics``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from fastapi.responses import PlainTextResponse
 
 from dozor import __version__
 from dozor.api import routes as api_routes
+from dozor.api.problems import Problem
 from dozor.checks import get_check
 from dozor.checks.domain import DomainCheck
 from dozor.engine.engine import Engine
+from dozor.engine.pings import PingNotStored
+from dozor.metrics import web as metrics_web
 from dozor.notify import web as notify_web
 from dozor.notify.service import NotifyService
 from dozor.settings import Settings
@@ -58,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.database = database
     app.state.settings = settings
     _add_routes(app, engine)
+    metrics_web.add_routes(app, engine, settings)
     notify_web.add_routes(app, notify)
     api_routes.install(app)
     return app
@@ -73,7 +78,12 @@ def _add_routes(app: FastAPI, engine: Engine) -> None:
         kind = SIGNALS.get(signal)
         if kind is None:
             raise HTTPException(404, "unknown signal: use /fail, /start or none")
-        if not await engine.record_ping(token, kind):
+        try:
+            known = await engine.record_ping(token, kind)
+        except PingNotStored:
+            raise Problem(503, "the ping could not be stored; send it again",
+                          headers={"Retry-After": "1"}) from None
+        if not known:
             raise HTTPException(404, "no heartbeat monitor has this URL")
         return PlainTextResponse("OK")
 

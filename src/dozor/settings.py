@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from dozor.validation import Duration
 
@@ -51,6 +51,9 @@ class Settings(BaseModel):
         "(strangers' monitors must not probe this network), allow otherwise (a "
         "self-hosted server watches its own network).")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_token: SecretStr = Field(
+        SecretStr(""), description="Bearer token that /metrics asks for. Empty: /metrics is "
+        "open while the installation has a single organisation, and refused otherwise.")
 
     location: str = Field("local", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
     user_agent: str = "Dozor/0.1 (uptime monitor)"
@@ -90,6 +93,16 @@ class Settings(BaseModel):
             if value.strip().lower() not in ("true", "false"):
                 raise ValueError("must be true or false")
             return value.strip().lower() == "true"
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if token and (len(token) < 16 or any(c.isspace() or not c.isprintable() for c in token)):
+            # A short token is guessable; a space or newline is a copy-paste accident
+            # (the value travels in an HTTP header, where it cannot be sent as given).
+            raise ValueError("must be at least 16 characters, without spaces")
         return value
 
     @field_validator("database_url")

@@ -113,7 +113,10 @@ def test_no_generated_input_makes_the_api_fail(app: ASGIApp, owner: Owner) -> No
     # One test walks the operations (schemathesis's pytest plugin does not work with
     # this pytest); it reports every failing operation, not just the first.
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # /metrics answers 503 until the engine has started, which it never does here; it
+    # takes no input but a header, and tests/metrics walks it.
+    operations = [operation for operation in (r.ok() for r in schema.get_all_operations())
+                  if operation.path != "/metrics"]
     assert len(operations) > 20
     failures = []
     for operation in operations:

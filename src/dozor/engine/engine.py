@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.checks.base import HeartbeatSignals
@@ -25,9 +26,12 @@ from dozor.core.types import MonitorState
 from dozor.engine.evaluator import Evaluator
 from dozor.engine.ingest import Listener, ResultWriter
 from dozor.engine.model import ActiveMonitor
+from dozor.engine.pings import KINDS as PING_KINDS
+from dozor.engine.pings import PingRecorder
 from dozor.engine.rollup_job import roll_up
 from dozor.engine.runner import Runner
 from dozor.engine.scheduler import Job, Scheduler, spread_offset
+from dozor.engine.stats import CheckStats
 from dozor.outbound import AddressPolicy, Outbound
 from dozor.settings import Settings
 from dozor.store import monitors as store
@@ -36,7 +40,6 @@ from dozor.store.retention import Windows, prune
 from dozor.store.upsert import insert_missing
 
 log = logging.getLogger(__name__)
-PING_KINDS = ("success", "fail", "start")
 STOP_TIMEOUT = 30.0  # seconds the writer gets to store what is queued when stopping
 
 
@@ -52,6 +55,8 @@ class Engine:
         self.monitors: dict[int, ActiveMonitor] = {}
         self.signals: dict[int, HeartbeatSignals] = {}
         self._by_token: dict[str, int] = {}
+        self.pings = PingRecorder(database, self.signals)
+        self.stats = CheckStats()  # read by /metrics at scrape time
         self._revision = -1
         self._tasks: list[asyncio.Task[None]] = []
         # State-change listeners (the alert router) and after-commit callbacks for the writer.
@@ -60,6 +65,7 @@ class Engine:
         self.writer: ResultWriter
         self.scheduler: Scheduler
         self._writing: asyncio.Future[None]
+        self.started = False
 
     @property
     def queued_results(self) -> int:
@@ -82,6 +88,7 @@ class Engine:
         self._spawn(self._every(s.reload_interval, self.reload))
         self._spawn(self._every(s.retention_interval, self.prune))
         self._spawn(self._every(timedelta(minutes=1), self.roll_up))
+        self.started = True
 
     async def stop(self) -> None:
         """Stop checking, then let the writer store everything measured so far."""
@@ -90,6 +97,10 @@ class Engine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         self.writer.stop()
+        try:
+            await self.pings.close()
+        except Exception:
+            log.exception("storing the last heartbeat pings failed")
         try:
             async with asyncio.timeout(STOP_TIMEOUT):
                 await self._writing
@@ -114,9 +125,12 @@ class Engine:
         monitor = self.monitors.get(job.monitor_id)
         if monitor is None:
             return 60.0
+        started = time.perf_counter()
         outcome = await self.runner.run(monitor, self.signals.get(monitor.id))
+        self.stats.record(monitor.kind, outcome.ok, time.perf_counter() - started)
         if self.monitors.get(monitor.id) is not monitor:
             return monitor.interval  # changed or removed while running: measured the old config
+        monitor.last_latency_ms = outcome.latency_ms
         self.writer.add(self.evaluator.evaluate(monitor, outcome, datetime.now(UTC)))
         return self.evaluator.next_delay(monitor)
 
@@ -156,7 +170,12 @@ class Engine:
         self.monitors[monitor.id] = monitor
         if monitor.push_token:
             self._by_token[monitor.push_token] = monitor.id
+        if previous is not None:
+            monitor.last_latency_ms = previous.last_latency_ms
+            if previous.push_token and previous.push_token != monitor.push_token:
+                self._by_token.pop(previous.push_token, None)  # no longer a heartbeat
         if state is not None and previous is None:  # memory is newer than the database
+            monitor.last_latency_ms = state.last_latency_ms
             self.evaluator.trackers[monitor.id] = _tracker(state)
             if state.incident_id is not None:
                 self.writer.open_incidents[monitor.id] = state.incident_id
@@ -198,25 +217,24 @@ class Engine:
         self.writer.forget(monitor_id)
 
     async def record_ping(self, token: str, kind: str = "success") -> bool:
-        """A heartbeat ping arrived. False when no monitor has this push token."""
+        """A heartbeat ping arrived: False when no monitor has this push token; raises
+        PingNotStored when the database did not store it (the job should retry).
+
+        Constant work per ping: a dict lookup, the signals updated in memory, and a share
+        of one group commit (see engine.pings for what is stored, and why before the OK).
+        """
         if kind not in PING_KINDS:
             raise ValueError(f"unknown ping kind {kind!r}")
         monitor_id = self._by_token.get(token)
         if monitor_id is None:
             return False
-        now = datetime.now(UTC)
-        signals = self.signals.setdefault(monitor_id, HeartbeatSignals())
-        values: dict[str, Any] = {"last_ping_kind": kind}
-        if kind == "start":
-            signals.last_start_at = values["last_start_at"] = now
-        else:
-            signals.last_ping_at = values["last_ping_at"] = now
-        signals.last_ping_kind = kind
-        async with self.database.begin() as connection:
-            await connection.execute(update(t.monitor_state)
-                                     .where(t.monitor_state.c.monitor_id == monitor_id)
-                                     .values(**values))
-        if kind != "start":
+        await self.pings.record(monitor_id, kind, datetime.now(UTC))
+        # Evaluate at once only when the ping can change the state: a failure, or a success
+        # of a monitor that is not up. A success of an up monitor changes nothing the next
+        # scheduled check would not see, and checking on every ping would store a result
+        # per ping (a job pinging every second: sixty rows a minute instead of one).
+        if kind == "fail" or (kind == "success" and
+                              self.evaluator.state(monitor_id) is not MonitorState.UP):
             self.scheduler.trigger(monitor_id)
         return True
 

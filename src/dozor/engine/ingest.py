@@ -77,6 +77,11 @@ class ResultWriter:
     def queued(self) -> int:
         return len(self._queue)
 
+    @property
+    def pending(self) -> int:
+        """Results not stored yet: queued, or in the batch being written."""
+        return len(self._queue) + len(self._writing)
+
     def stop(self) -> None:
         """Ask run_forever to write what is queued and return (never cancel it mid-write)."""
         self._stopping = True

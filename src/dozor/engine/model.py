@@ -29,6 +29,7 @@ class ActiveMonitor:
     created_at: datetime
     push_token: str | None
     job: Job
+    last_latency_ms: float | None = None  # of the latest check, for /metrics
 
     @classmethod
     def from_row(cls, row: Any) -> ActiveMonitor:

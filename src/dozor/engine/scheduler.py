@@ -23,7 +23,7 @@ import heapq
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -51,16 +51,27 @@ class LagStats:
 
     samples: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     started: int = 0
+    total: float = 0.0  # summed lag of every start, for /metrics
 
     def record(self, lag: float) -> None:
         self.samples.append(lag)
         self.started += 1
+        self.total += lag
 
     def percentile(self, q: float) -> float:
-        if not self.samples:
-            return 0.0
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return quantiles(self.samples, (q,))[0]
+
+
+def quantiles(samples: Iterable[float], qs: Sequence[float]) -> list[float]:
+    """Nearest-rank quantiles of ``samples`` (0.0 for none), sorting once.
+
+    >>> quantiles([0.3, 0.1, 0.2, 0.4], (0.5, 0.99))
+    [0.3, 0.4]
+    """
+    ordered = sorted(samples)
+    if not ordered:
+        return [0.0 for _ in qs]
+    return [ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in qs]
 
 
 def spread_offset(monitor_id: int, interval: float) -> float:
@@ -108,6 +119,11 @@ class Scheduler:
 
     def __len__(self) -> int:
         return len(self._jobs)
+
+    @property
+    def in_flight(self) -> int:
+        """Monitors whose check is running now."""
+        return len(self._running)
 
     def _push(self, job: Job, due: float) -> None:
         # Each push supersedes the job's earlier entries: only the newest one runs.
