@@ -66,31 +66,36 @@ class Mailbox:
 
     smtp: SmtpServer
 
-    def to(self, address: str) -> list[EmailMessage]:
-        return [r.message for r in self.smtp.received if address in r.rcpt_tos]
+    def to(self, address: str, subject: str = "") -> list[EmailMessage]:
+        """Mails to ``address`` whose subject has ``subject`` in it, oldest first."""
+        mails = [r.message for r in self.smtp.received if address in r.rcpt_tos]
+        return [mail for mail in mails if subject in str(mail["Subject"])]
 
-    async def wait(self, address: str, count: int = 1, within: float = 10.0
-                   ) -> list[EmailMessage]:
-        """The mails to ``address`` once there are ``count`` of them (the dispatcher runs
-        in the background)."""
+    async def wait(self, address: str, subject: str = "", count: int = 1,
+                   within: float = 10.0) -> list[EmailMessage]:
+        """Those mails once there are ``count`` of them (the dispatcher runs in the
+        background)."""
         async with asyncio.timeout(within):
-            while len(self.to(address)) < count:
+            while len(self.to(address, subject)) < count:
                 await asyncio.sleep(0.05)
-        return self.to(address)
+        return self.to(address, subject)
 
-    async def token(self, address: str, count: int = 1) -> str:
-        """The one-time token in the ``count``-th mail to ``address``."""
-        mail = (await self.wait(address, count))[count - 1]
-        found = re.search(r"^dze_\S+$", body(mail), re.MULTILINE)
-        assert found is not None, body(mail)
+    async def token(self, address: str, subject: str, count: int = 1) -> str:
+        """The one-time token in the ``count``-th such mail."""
+        text = body((await self.wait(address, subject, count))[count - 1])
+        found = re.search(r"^dze_[\w-]+", text, re.MULTILINE)
+        assert found is not None, text
         return found.group()
 
     async def code(self, address: str, count: int = 1) -> str:
-        """The confirmation code in the ``count``-th mail to ``address``."""
-        mail = (await self.wait(address, count))[count - 1]
+        """The code in the ``count``-th confirmation mail to ``address``."""
+        mail = (await self.wait(address, "Dozor code", count))[count - 1]
         found = re.search(r"\b\d{6}\b", body(mail))
         assert found is not None, body(mail)
         return found.group()
+
+
+RESET = "Reset your Dozor password"
 
 
 def body(mail: EmailMessage) -> str:

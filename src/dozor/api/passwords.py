@@ -71,9 +71,10 @@ async def issue_token(conn: AsyncConnection, user_id: int, purpose: str,
 
 
 def link(settings: Settings, token: str) -> str:
-    """The line with the web page that takes the token, when Dozor knows its address."""
+    """The line with the page that takes the token, when Dozor knows its address. The
+    token is in the fragment, which browsers do not send: it stays out of access logs."""
     base = settings.public_url.rstrip("/")
-    return f"{base}/password-reset/{token}\n" if base else ""
+    return f"{base}/password-reset#{token}\n" if base else ""
 
 
 @router.post("/password-reset", status_code=202)

@@ -9,6 +9,7 @@ from dozor.api import (
     accounts,
     members,
     monitors,
+    password_page,
     passwords,
     problems,
     two_factor,
@@ -22,4 +23,5 @@ def install(app: FastAPI) -> None:
     for module in (accounts, account_email, passwords, two_factor, members, monitors):
         api.include_router(module.router)
     app.include_router(api)
+    password_page.add_routes(app)
     problems.install(app)

@@ -105,9 +105,11 @@ async def start_verification(connection: AsyncConnection, point_id: int, now: da
         await _store(connection, point, "link", token, shown, now)
         if public_url:
             body += f"\n{public_url.rstrip('/')}/confirm/{token}"
+    # The point's id is in the key: SQLite gives a deleted point's verification ids again,
+    # and a key used before would drop the new message as a repeat.
     await outbox.enqueue(connection, [NewMessage(
-        point.org_id, point.contact_id, point.id, "verification", f"verify:{verification_id}",
-        text.subject, body, language, now)])
+        point.org_id, point.contact_id, point.id, "verification",
+        f"verify:{point.id}:{verification_id}", text.subject, body, language, now)])
     await bulk.check_and_suspend(connection, point.org_id, now)
     return VerificationStarted(point.id, "code", now + CODE_LIFETIME)
 
