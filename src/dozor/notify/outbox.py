@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -160,7 +160,10 @@ async def mark_accepted(connection: AsyncConnection, outcomes: Sequence[Accepted
 def _without_secrets() -> Any:
     """The body a finished message keeps: its own, unless it held a secret."""
     m = n.messages.c
-    return case((m.event.in_(SECRET_EVENTS), literal(REDACTED)), else_=m.body)
+    # Constants in the SQL, not parameters: mark_accepted runs it as an executemany,
+    # which cannot expand a list parameter.
+    secret = m.event.in_([literal_column(f"'{event}'") for event in SECRET_EVENTS])
+    return case((secret, literal_column(f"'{REDACTED}'")), else_=m.body)
 
 
 async def mark_retry(connection: AsyncConnection, ids: Iterable[int], due_at: datetime,
