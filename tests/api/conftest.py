@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import insert, select
 
@@ -44,8 +45,12 @@ class Person:
 
 
 @pytest.fixture
-async def app(database_url: str, tmp_path: Path) -> AsyncIterator[FastAPI]:
+async def app(database_url: str, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FastAPI]:
     ratelimit.clear_all()  # fresh limits per test: they are process-wide by design
+    # Argon2 as configured costs half a second a hash here; tests hash hundreds.
+    monkeypatch.setattr("dozor.api.security._hasher",
+                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     settings = Settings.model_validate({"data_dir": tmp_path, "database_url": database_url,
                                         "signup": True, "public_url": PUBLIC_URL})
     app = create_app(settings)

@@ -215,3 +215,14 @@ async def test_a_notice_to_an_address_that_opted_out_is_refused(
 async def _one(engine: AsyncEngine, query: Any) -> Any:
     async with engine.connect() as connection:
         return (await connection.execute(query)).one()
+
+
+async def test_two_owners_demoting_each_other_at_once_leave_one_owner(
+        client: httpx.AsyncClient, owner: Person, viewer: Person) -> None:
+    await set_role(client, owner, 3, "owner")
+    other = Person(viewer.email, await log_in(client, viewer.email), owner.org_id)
+    answers = await asyncio.gather(set_role(client, owner, 3, "admin"),
+                                   set_role(client, other, 1, "admin"))
+    # The second to go finds itself no owner any more (403), or the other the last (409).
+    assert sorted(answer.status_code for answer in answers) in ([200, 403], [200, 409])
+    assert sorted((await roles(client, owner)).values()) == ["admin", "owner"]

@@ -12,6 +12,7 @@ demoting each other at once cannot leave it without one.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -69,10 +70,10 @@ async def list_members(caller: Caller, conn: Connection, limit: Limit = 100,
 async def add_member(body: NewMember, request: Request, response: Response, caller: Caller,
                      conn: Connection, settings: AppSettings) -> dict[str, Any]:
     """Add a person by email with a role (admins; owners to add an owner)."""
+    caller = await _lock(conn, caller)
     caller.require("admin", write=True)
     if body.role == "owner":
         _owner_only(caller)
-    await _lock(conn, caller.org_id)
     user = await accounts.user_by_email(conn, body.email)
     if user is not None and await accounts.membership(conn, user.id, caller.org_id):
         raise Problem(409, "email: already a member",
@@ -121,8 +122,8 @@ async def _tell(conn: AsyncConnection, caller: Principal, user_id: int, body: Ne
 async def change_role(user_id: int, body: MemberChange, request: Request, caller: Caller,
                       conn: Connection) -> dict[str, Any]:
     """Change a member's role (admins; only owners make or unmake owners)."""
+    caller = await _lock(conn, caller)
     caller.require("admin", write=True)
-    await _lock(conn, caller.org_id)
     member = await _member(conn, caller.org_id, user_id)
     if body.role == member.role:
         return _view(member)
@@ -146,8 +147,8 @@ async def remove_member(user_id: int, request: Request, caller: Caller,
     """Remove a member (admins; anyone can leave). Their tokens here are revoked and their
     sessions here end."""
     leaving = user_id == caller.user_id
+    caller = await _lock(conn, caller)
     caller.require("viewer" if leaving else "admin", write=True)
-    await _lock(conn, caller.org_id)
     member = await _member(conn, caller.org_id, user_id)
     if member.role == "owner":
         if not leaving:
@@ -187,10 +188,15 @@ async def _not_last_owner(conn: AsyncConnection, org_id: int, what: str) -> None
                       "first")
 
 
-async def _lock(conn: AsyncConnection, org_id: int) -> None:
-    """Take the organisation's row lock (PostgreSQL; SQLite writes one at a time)."""
-    await conn.execute(select(t.organizations.c.id).where(t.organizations.c.id == org_id)
-                       .with_for_update())
+async def _lock(conn: AsyncConnection, caller: Principal) -> Principal:
+    """Take the organisation's row lock (PostgreSQL; SQLite writes one at a time), then
+    read the caller's role again: another change may have moved it while we waited."""
+    await conn.execute(select(t.organizations.c.id)
+                       .where(t.organizations.c.id == caller.org_id).with_for_update())
+    membership = await accounts.membership(conn, caller.user_id, caller.org_id)
+    if membership is None:
+        raise Problem(403, "you are no longer a member of this organisation")
+    return replace(caller, role=membership.role)
 
 
 def _members() -> Any:
