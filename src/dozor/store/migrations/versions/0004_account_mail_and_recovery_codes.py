@@ -5,7 +5,8 @@ Revises: 0003
 Create Date: 2026-11-23
 
 Messages may go to an address instead of a contact point (account emails: password reset,
-invitations); two-factor recovery codes, stored hashed.
+invitations); two-factor recovery codes, stored hashed. A user whose address was already
+confirmed as an email point is confirmed (from now on confirming the point does that).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_recovery_codes_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', 'code_hash', name=op.f('pk_recovery_codes'))
     )
+    op.execute("UPDATE users SET email_confirmed_at = ("
+               "SELECT min(p.confirmed_at) FROM contact_points p WHERE p.kind = 'email' "
+               "AND p.address = users.email AND p.confirmed_at IS NOT NULL) "
+               "WHERE email_confirmed_at IS NULL")
 
 
 def downgrade() -> None:
