@@ -1,25 +1,36 @@
 """API tests talk to the real application over ASGI (no socket, no engine running) on both
 databases. Three people are ready: an owner, a viewer in the owner's organisation, and a
-stranger with an organisation of their own."""
+stranger with an organisation of their own. ``mailbox`` adds a real SMTP server as the
+installation's email channel, with the app's own dispatcher sending to it."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from sqlalchemy import insert, select
 
-from dozor.api.ratelimit import RateLimit
+from dozor.api import ratelimit
 from dozor.app import create_app
 from dozor.settings import Settings
 from dozor.store import account_tables as a
+from dozor.store import notify_tables as n
 from dozor.store.db import create_engine
+from tests.servers.smtp import SmtpServer
 
 PASSWORD = "correct horse battery"
+PUBLIC_URL = "http://dozor.test"
 
 
 @dataclass
@@ -34,32 +45,124 @@ class Person:
 
 
 @pytest.fixture
-async def client(database_url: str, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
-    # Fresh limits per test: they are process-wide by design.
-    monkeypatch.setattr("dozor.api.accounts.LOGIN_BY_IP", RateLimit(30, 300.0))
-    monkeypatch.setattr("dozor.api.accounts.LOGIN_BY_EMAIL", RateLimit(10, 900.0))
+async def app(database_url: str, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FastAPI]:
+    ratelimit.clear_all()  # fresh limits per test: they are process-wide by design
+    # Argon2 as configured costs half a second a hash here; tests hash hundreds.
+    monkeypatch.setattr("dozor.api.security._hasher",
+                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     settings = Settings.model_validate({"data_dir": tmp_path, "database_url": database_url,
-                                        "signup": True})
+                                        "signup": True, "public_url": PUBLIC_URL})
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://dozor.test") as http:
-        yield http
+    yield app
     await app.state.database.dispose()
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as http:
+        yield http
+
+
+@dataclass
+class Mailbox:
+    """What the installation's email channel delivered to a local SMTP server."""
+
+    smtp: SmtpServer
+
+    def to(self, address: str, subject: str = "") -> list[EmailMessage]:
+        """Mails to ``address`` whose subject has ``subject`` in it, oldest first."""
+        mails = [r.message for r in self.smtp.received if address in r.rcpt_tos]
+        return [mail for mail in mails if subject in str(mail["Subject"])]
+
+    async def wait(self, address: str, subject: str = "", count: int = 1,
+                   within: float = 10.0) -> list[EmailMessage]:
+        """Those mails once there are ``count`` of them (the dispatcher runs in the
+        background)."""
+        async with asyncio.timeout(within):
+            while len(self.to(address, subject)) < count:
+                await asyncio.sleep(0.05)
+        return self.to(address, subject)
+
+    async def token(self, address: str, subject: str, count: int = 1) -> str:
+        """The one-time token in the ``count``-th such mail."""
+        text = body((await self.wait(address, subject, count))[count - 1])
+        found = re.search(r"^dze_[\w-]+", text, re.MULTILINE)
+        assert found is not None, text
+        return found.group()
+
+    async def code(self, address: str, count: int = 1) -> str:
+        """The code in the ``count``-th confirmation mail to ``address``."""
+        mail = (await self.wait(address, "Dozor code", count))[count - 1]
+        found = re.search(r"\b\d{6}\b", body(mail))
+        assert found is not None, body(mail)
+        return found.group()
+
+
+RESET = "Reset your Dozor password"
+
+
+def body(mail: EmailMessage) -> str:
+    part = mail.get_body(("plain",))
+    assert isinstance(part, EmailMessage)
+    return str(part.get_content())
+
+
+@pytest.fixture
+async def mailbox(app: FastAPI, database_url: str) -> AsyncIterator[Mailbox]:
+    async with SmtpServer() as smtp:
+        engine = create_engine(database_url)
+        async with engine.begin() as connection:
+            await connection.execute(insert(n.notify_channels).values(
+                name="mail", kind="email", priority=0, enabled=True,
+                config={"host": "127.0.0.1", "port": smtp.port, "security": "none",
+                        "from-address": "dozor@example.com"},
+                callback_token=secrets.token_urlsafe(16), created_at=datetime.now(UTC)))
+        await engine.dispose()
+        await app.state.notify.start()  # what `dozor serve` starts: channels, dispatcher
+        try:
+            yield Mailbox(smtp)
+        finally:
+            await app.state.notify.stop()
 
 
 async def sign_up(client: httpx.AsyncClient, email: str, name: str) -> Person:
     created = await client.post("/api/v1/signup", json={
         "email": email, "password": PASSWORD, "name": name})
     assert created.status_code == 201, created.text
-    session = await client.post("/api/v1/sessions", json={"email": email,
-                                                          "password": PASSWORD})
-    assert session.status_code == 201, session.text
-    client.cookies.clear()
+    session = await log_in(client, email)
     token = await client.post("/api/v1/tokens", json={"name": "tests"},
-                              headers={"Authorization": f"Bearer {session.json()['token']}"})
+                              headers=bearer(session))
     assert token.status_code == 201, token.text
     return Person(email, token.json()["token"], created.json()["organisation_id"])
+
+
+async def log_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD,
+                 **extra: Any) -> str:
+    """A session token (the cookie the answer sets is dropped: tests send headers)."""
+    session = await client.post("/api/v1/sessions", json={"email": email,
+                                                          "password": password, **extra})
+    assert session.status_code == 201, session.text
+    client.cookies.clear()
+    return str(session.json()["token"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def audit_actions(database_url: str, org_id: int | None = None) -> list[tuple[Any, ...]]:
+    """(action, user_id, target) of the audit log, oldest first."""
+    engine = create_engine(database_url)
+    log = a.audit_log.c
+    query = select(log.action, log.user_id, log.target).order_by(log.id)
+    if org_id is not None:
+        query = query.where(log.org_id == org_id)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    await engine.dispose()
+    return [tuple(row) for row in rows]
 
 
 @pytest.fixture
@@ -85,10 +188,8 @@ async def viewer(client: httpx.AsyncClient, owner: Person, stranger: Person,
         await connection.execute(insert(a.memberships).values(
             user_id=3, org_id=owner.org_id, role="viewer", created_at=datetime.now(UTC)))
     await engine.dispose()
-    session = await client.post("/api/v1/sessions", json={"email": person.email,
-                                                          "password": PASSWORD})
-    client.cookies.clear()
+    session = await log_in(client, person.email)
     token = await client.post("/api/v1/tokens", json={"name": "read", "scope": "read"},
-                              headers={"Authorization": f"Bearer {session.json()['token']}"})
+                              headers=bearer(session))
     assert token.status_code == 201, token.text
     return Person(person.email, token.json()["token"], owner.org_id)

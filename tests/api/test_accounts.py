@@ -1,11 +1,17 @@
-"""Sign-up, log-in, tokens, two-factor log-in, and the errors people meet."""
+"""Sign-up, log-in, tokens, and the errors people meet."""
 
 from __future__ import annotations
 
-import httpx
-import pyotp
+from datetime import UTC, datetime
 
-from tests.api.conftest import PASSWORD, Person, sign_up
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import insert
+
+from dozor.api import ratelimit
+from dozor.store import account_tables as a
+from dozor.store.db import create_engine
+from tests.api.conftest import PASSWORD, Person, audit_actions, bearer, log_in, sign_up
 
 
 async def test_the_first_user_owns_the_installation_and_gets_a_token(
@@ -64,27 +70,9 @@ async def test_a_token_is_shown_once_listed_without_its_secret_and_revocable(
     assert (await client.get("/api/v1/account", headers=read_only)).status_code == 401
 
 
-async def test_two_factor_log_in_needs_the_code(client: httpx.AsyncClient,
-                                                owner: Person) -> None:
-    secret = (await client.post("/api/v1/account/two-factor",
-                                headers=owner.headers)).json()["secret"]
-    wrong = await client.post("/api/v1/account/two-factor/confirm", json={"code": "000000"},
-                              headers=owner.headers)
-    assert wrong.status_code == 422
-    ok = await client.post("/api/v1/account/two-factor/confirm",
-                           json={"code": pyotp.TOTP(secret).now()}, headers=owner.headers)
-    assert ok.status_code == 204
-    login = {"email": owner.email, "password": PASSWORD}
-    assert (await client.post("/api/v1/sessions", json=login)).status_code == 401
-    with_code = await client.post("/api/v1/sessions",
-                                  json=login | {"code": pyotp.TOTP(secret).now()})
-    assert with_code.status_code == 201
-
-
 async def test_sign_up_is_closed_unless_the_setting_opens_it(
-        client: httpx.AsyncClient, owner: Person) -> None:
-    client._transport.app.state.settings = client._transport.app.state.settings.model_copy(  # type: ignore[attr-defined]
-        update={"signup": False})
+        app: FastAPI, client: httpx.AsyncClient, owner: Person) -> None:
+    app.state.settings = app.state.settings.model_copy(update={"signup": False})
     answer = await client.post("/api/v1/signup", json={
         "email": "late@example.com", "password": PASSWORD, "name": "Late"})
     assert answer.status_code == 403
@@ -103,3 +91,53 @@ async def test_an_address_is_registered_once(client: httpx.AsyncClient, owner: P
         "email": "OWNER@example.com", "password": PASSWORD, "name": "Copy"})
     assert again.status_code == 409 and again.json()["errors"][0]["field"] == "email"
     assert await sign_up(client, "second@example.com", "Second")
+
+
+async def test_ten_wrong_passwords_lock_the_account_for_a_while(
+        client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
+    wrong = {"email": owner.email, "password": "wrong password"}
+    ratelimit.clear_all()  # forget the fixture's log-in
+    for _ in range(10):
+        assert (await client.post("/api/v1/sessions", json=wrong)).status_code == 401
+    ratelimit.clear_all()  # the rate limit would answer first; the lock-out is the point
+    right = await client.post("/api/v1/sessions", json={"email": owner.email,
+                                                        "password": PASSWORD})
+    assert right.status_code == 401
+    failures = [e for e in await audit_actions(database_url) if e[0] == "login_failed"]
+    assert len(failures) == 11  # each failure is recorded, though the request failed
+
+
+async def test_a_member_of_two_organisations_chooses_one_at_log_in(
+        client: httpx.AsyncClient, owner: Person, stranger: Person, database_url: str) -> None:
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.execute(insert(a.memberships).values(
+            user_id=1, org_id=stranger.org_id, role="viewer", created_at=datetime.now(UTC)))
+    await engine.dispose()
+    first = await log_in(client, owner.email)
+    chosen = await log_in(client, owner.email, organisation_id=stranger.org_id)
+    home = (await client.get("/api/v1/account", headers=bearer(first))).json()
+    other = (await client.get("/api/v1/account", headers=bearer(chosen))).json()
+    assert home["organisation"]["id"] == owner.org_id and home["role"] == "owner"
+    assert other["organisation"]["id"] == stranger.org_id and other["role"] == "viewer"
+    refused = await client.post("/api/v1/sessions", json={
+        "email": stranger.email, "password": PASSWORD, "organisation_id": owner.org_id})
+    assert refused.status_code == 403
+
+
+async def test_creating_tokens_is_rate_limited(client: httpx.AsyncClient,
+                                               owner: Person) -> None:
+    statuses = []
+    for number in range(20):
+        answer = await client.post("/api/v1/tokens", json={"name": f"t{number}"},
+                                   headers=owner.headers)
+        statuses.append(answer.status_code)
+    assert statuses[:19] == [201] * 19  # the fixture made the first of twenty
+    assert statuses[19] == 429 and int(answer.headers["retry-after"]) > 3000
+
+
+async def test_sign_ups_from_one_address_are_rate_limited(client: httpx.AsyncClient) -> None:
+    statuses = [(await client.post("/api/v1/signup", json={
+        "email": f"user{number}@example.com", "password": PASSWORD, "name": f"User {number}",
+    })).status_code for number in range(11)]
+    assert statuses == [201] * 10 + [429]

@@ -15,9 +15,10 @@ from sqlalchemy import select
 from dozor.store import account_tables as a
 from dozor.store import tables as t
 from dozor.store.db import create_engine
-from tests.api.conftest import Person
+from tests.api.conftest import PASSWORD, Person
 
-PUBLIC = {("POST", "/api/v1/signup"), ("POST", "/api/v1/sessions")}
+PUBLIC = {("POST", "/api/v1/signup"), ("POST", "/api/v1/sessions"),
+          ("POST", "/api/v1/password-reset"), ("POST", "/api/v1/password-reset/confirm")}
 # A valid body for each route that takes one, so that authorisation, not validation, is
 # what refuses the call.
 BODIES: dict[tuple[str, str], Any] = {
@@ -30,13 +31,26 @@ BODIES: dict[tuple[str, str], Any] = {
                                         "    host: 127.0.0.1\n    port: 9\n",
     ("POST", "/api/v1/tokens"): {"name": "stolen"},
     ("POST", "/api/v1/account/two-factor/confirm"): {"code": "123456"},
+    ("DELETE", "/api/v1/account/two-factor"): {"code": "123456"},
+    ("POST", "/api/v1/account/email/confirm"): {"code": "123456"},
+    ("POST", "/api/v1/account/password"): {"current_password": PASSWORD,
+                                           "new_password": "a new passphrase"},
+    ("POST", "/api/v1/members"): {"email": "newcomer@example.com", "role": "viewer"},
+    ("PATCH", "/api/v1/members/{user_id}"): {"role": "viewer"},
 }
 # Routes that act on the caller's own account: allowed for anyone signed in, and they
 # touch only the caller's own rows (checked by the snapshot).
 OWN = {("GET", "/api/v1/account"), ("GET", "/api/v1/tokens"), ("POST", "/api/v1/tokens"),
        ("DELETE", "/api/v1/sessions/current"), ("POST", "/api/v1/account/two-factor"),
        ("POST", "/api/v1/account/two-factor/confirm"), ("GET", "/api/v1/monitors"),
-       ("POST", "/api/v1/monitors"), ("POST", "/api/v1/monitors/apply")}
+       ("POST", "/api/v1/monitors"), ("POST", "/api/v1/monitors/apply"),
+       ("DELETE", "/api/v1/account/two-factor"), ("POST", "/api/v1/account/password"),
+       ("POST", "/api/v1/account/email/confirmation"),
+       ("POST", "/api/v1/account/email/confirm"), ("GET", "/api/v1/members"),
+       ("POST", "/api/v1/members")}
+# The viewer holds a read token, which changes nothing, even among OWN routes; logging
+# out is the exception (it ends a session, and a read token is none).
+READ_TOKEN_MAY = {("DELETE", "/api/v1/sessions/current")}
 
 
 async def api_routes(client: httpx.AsyncClient) -> list[tuple[str, str]]:
@@ -48,6 +62,7 @@ async def api_routes(client: httpx.AsyncClient) -> list[tuple[str, str]]:
 
 async def snapshot(database_url: str, org_id: int) -> list[Any]:
     engine = create_engine(database_url)
+    m, u = a.memberships.c, a.users.c
     async with engine.connect() as connection:
         monitors = (await connection.execute(
             select(t.monitors.c.id, t.monitors.c.name, t.monitors.c.revision,
@@ -56,8 +71,15 @@ async def snapshot(database_url: str, org_id: int) -> list[Any]:
         tokens = (await connection.execute(
             select(a.api_tokens.c.id, a.api_tokens.c.revoked_at)
             .where(a.api_tokens.c.org_id == org_id))).all()
+        members = (await connection.execute(
+            select(m.user_id, m.role, u.password_hash, u.totp_enabled_at, u.email_confirmed_at)
+            .join(a.users, u.id == m.user_id).where(m.org_id == org_id)
+            .order_by(m.user_id))).all()
+        sessions = (await connection.execute(
+            select(a.sessions.c.token_hash).where(a.sessions.c.org_id == org_id)
+            .order_by(a.sessions.c.token_hash))).all()
     await engine.dispose()
-    return [list(monitors), list(tokens)]
+    return [list(monitors), list(tokens), list(members), list(sessions)]
 
 
 async def call(client: httpx.AsyncClient, method: str, path: str, ids: dict[str, int],
@@ -77,7 +99,8 @@ async def test_no_route_leaks_or_changes_another_organisations_data(
     monitor = (await client.post("/api/v1/monitors", headers=owner.headers, json={
         "name": "shop", "kind": "tcp", "host": "127.0.0.1", "port": 9})).json()
     tokens = (await client.get("/api/v1/tokens", headers=owner.headers)).json()["items"]
-    ids = {"monitor_id": monitor["id"], "token_id": tokens[0]["id"]}
+    me = (await client.get("/api/v1/account", headers=owner.headers)).json()
+    ids = {"monitor_id": monitor["id"], "token_id": tokens[0]["id"], "user_id": me["user"]["id"]}
     before = await snapshot(database_url, owner.org_id)
     walked = []
     routes = await api_routes(client)
@@ -94,6 +117,9 @@ async def test_no_route_leaks_or_changes_another_organisations_data(
             if (method, path) in OWN:
                 if role == "stranger":
                     assert "shop" not in answer.text, (method, path)
+                    assert owner.email not in answer.text, (method, path)
+                elif method != "GET" and (method, path) not in READ_TOKEN_MAY:
+                    assert answer.status_code == 403, (method, path, role, answer.text)
                 continue
             if role == "stranger" or method != "GET":
                 assert answer.status_code in (401, 403, 404), (method, path, role,

@@ -31,10 +31,11 @@ async def main(database_url: str, phase: str) -> None:
     now = datetime.now(UTC)
     async with database.begin() as connection:
         claimed = await claim(connection, now, LEASE, 100)
-        points, _, _ = await _context(connection, claimed, now)
+        context = await _context(connection, claimed, now)
     if phase == "after-send":
         for group in _groups(claimed):
-            point = points[group[0].point_id or 0]
+            point = context.point(group[0])
+            assert point is not None
             message = compose(group, point, "")
             await deliver(group, point, channels.for_point(point.kind), message,
                           RetryPolicy(), now)

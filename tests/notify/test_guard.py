@@ -29,6 +29,15 @@ def point(kind: str = "email", confirmed: bool = True, opted_out: bool = False) 
     ("suspended", point(), OrgView(1, "Acme", 10, "bulk"), Allow()),
     ("down", point("sms"), OrgView(1, "Acme", 0, None), Refuse("no SMS credits left")),
     ("down", point("email"), OrgView(1, "Acme", 0, None), Allow()),
+    # Account emails: to an address nobody confirmed as a point; a suspension does not
+    # hold them; an opt-out holds what the person did not ask for.
+    ("password_reset", point(confirmed=False), OrgView(1, "Acme", 10, "bulk"), Allow()),
+    ("password_reset", point(confirmed=False, opted_out=True), ORG, Allow()),
+    ("invitation", point(confirmed=False), ORG, Allow()),
+    ("invitation", point(confirmed=False, opted_out=True), ORG,
+     Refuse("the recipient opted out")),
+    ("member_added", point(confirmed=False, opted_out=True), ORG,
+     Refuse("the recipient opted out")),
 ])
 def test_what_may_go_out(event: str, target: PointView | None, org: OrgView,
                          verdict: object) -> None:

@@ -1,8 +1,8 @@
-"""Sign-up, log-in, API tokens, two-factor authentication and password reset.
+"""Sign-up, log-in and log-out, the account, and API tokens.
 
 The first person to sign up on a fresh installation owns its organisation (and the
 monitors already there). Later sign-ups get an organisation of their own on the trial
-plan when ``DOZOR_SIGNUP`` is on; otherwise an owner adds them.
+plan when ``DOZOR_SIGNUP`` is on; otherwise an owner adds them (``members``).
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import pyotp
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dozor.api.deps import AppSettings, Caller, Connection, Id
+from dozor.api import account_email, two_factor
+from dozor.api.deps import MAX_ID, AppSettings, Caller, Connection, Id
+from dozor.api.fields import Email, Password
 from dozor.api.problems import Problem
-from dozor.api.ratelimit import RateLimit
+from dozor.api.ratelimit import RateLimit, enforce
 from dozor.api.security import (
     SESSION_COOKIE,
     SESSION_LIFETIME,
@@ -28,17 +29,19 @@ from dozor.api.security import (
     digest,
     hash_password,
     new_token,
+    presented_token,
     public_user,
 )
-from dozor.notify import consent, contacts
-from dozor.notify.points import AddressError, normalise_address
 from dozor.privacy import audit
 from dozor.store import account_tables as a
+from dozor.store import accounts
 from dozor.store import tables as t
 
 router = APIRouter(tags=["account"])
 LOGIN_BY_IP = RateLimit(30, 300.0)
 LOGIN_BY_EMAIL = RateLimit(10, 900.0)
+SIGNUP_BY_IP = RateLimit(10, 3600.0)  # each sign-up sends a message to the address given
+TOKENS_BY_USER = RateLimit(20, 3600.0)
 LOCK_AFTER, LOCK_FOR = 10, timedelta(minutes=15)
 TRIAL = timedelta(days=14)
 DEFAULT_ORG = 1
@@ -46,18 +49,10 @@ DEFAULT_ORG = 1
 
 class SignUp(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320)
-    password: str = Field(min_length=10, max_length=200)
+    email: Email
+    password: Password
     name: str = Field(min_length=1, max_length=200)
     organisation: str | None = Field(None, min_length=1, max_length=200)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        try:
-            return normalise_address("email", value)
-        except AddressError as error:
-            raise ValueError(str(error)) from None
 
 
 class LogIn(BaseModel):
@@ -65,6 +60,11 @@ class LogIn(BaseModel):
     email: str = Field(max_length=320)
     password: str = Field(max_length=200)
     code: str | None = Field(None, max_length=10, description="TOTP code, when enabled")
+    recovery_code: str | None = Field(None, max_length=40,
+                                      description="instead of a code: a recovery code")
+    organisation_id: int | None = Field(
+        None, ge=1, le=MAX_ID,
+        description="which of your organisations (default: the one you joined first)")
 
 
 class NewToken(BaseModel):
@@ -74,16 +74,13 @@ class NewToken(BaseModel):
     expires_in_days: int | None = Field(None, ge=1, le=3650)
 
 
-class Code(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=4, max_length=10)
-
-
 @router.post("/signup", status_code=201)
 async def sign_up(body: SignUp, request: Request, conn: Connection,
                   settings: AppSettings) -> dict[str, Any]:
-    """Create a user (and, when sign-up is open, an organisation). Then log in."""
-    if await _user_by_email(conn, body.email) is not None:
+    """Create a user (and, when sign-up is open, an organisation), and send the message
+    that confirms the address. Then log in."""
+    enforce((SIGNUP_BY_IP, f"ip:{client_ip(request)}"))
+    if await accounts.user_by_email(conn, body.email) is not None:
         raise Problem(409, "email: an account with this address exists",
                       errors=[{"field": "email", "message": "already registered"}])
     first = not (await conn.execute(select(func.count()).select_from(a.users))).scalar()
@@ -96,9 +93,10 @@ async def sign_up(body: SignUp, request: Request, conn: Connection,
         failed_logins=0, created_at=now).returning(a.users.c.id))).scalar_one()
     await conn.execute(insert(a.memberships).values(user_id=user_id, org_id=org_id,
                                                     role="owner", created_at=now))
-    await _own_contact(conn, org_id, body, now, settings.public_url)
+    await account_email.add_own_point(conn, org_id, body.name, body.email, now,
+                                      settings.public_url)
     await audit.record(conn, "signup", org_id=org_id, user_id=user_id, ip=client_ip(request))
-    return {"user": public_user(await _user(conn, user_id)), "organisation_id": org_id}
+    return {"user": public_user(await accounts.user(conn, user_id)), "organisation_id": org_id}
 
 
 async def _new_org(conn: AsyncConnection, body: SignUp, now: datetime) -> int:
@@ -109,56 +107,52 @@ async def _new_org(conn: AsyncConnection, body: SignUp, now: datetime) -> int:
     return int(result.scalar_one())
 
 
-async def _own_contact(conn: AsyncConnection, org_id: int, body: SignUp, now: datetime,
-                       public_url: str) -> None:
-    """The new user is a contact of their organisation, with their email as a point
-    waiting for confirmation: confirming it confirms the account's email too."""
-    name = body.name if await contacts.find_contact(conn, org_id, body.name) is None \
-        else f"{body.name} <{body.email}>"
-    contact_id = await contacts.add_contact(
-        conn, org_id, contacts.ContactSpec(name=name, is_owner=True), now)
-    point_id = await contacts.add_point(conn, org_id, contact_id,
-                                        contacts.PointSpec(kind="email", address=body.email),
-                                        now)
-    await consent.start_verification(conn, point_id, now, public_url)
-
-
 @router.post("/sessions", status_code=201)
 async def log_in(body: LogIn, request: Request, response: Response,
                  conn: Connection) -> dict[str, Any]:
-    """Exchange email, password (and TOTP code) for a session token (also set as a cookie)."""
+    """Exchange email, password (and TOTP code or recovery code) for a session token (also
+    set as a cookie)."""
     ip = client_ip(request) or "-"
-    for limit, key in ((LOGIN_BY_IP, f"ip:{ip}"), (LOGIN_BY_EMAIL, body.email.lower())):
-        if (wait := limit.hit(key)) is not None:
-            raise Problem(429, "too many log-in attempts; try again later",
-                          headers={"Retry-After": str(int(wait) + 1)})
-    user = await _user_by_email(conn, body.email.strip().lower())
+    enforce((LOGIN_BY_IP, f"ip:{ip}"), (LOGIN_BY_EMAIL, body.email.strip().lower()),
+            detail="too many log-in attempts; try again later")
+    user = await accounts.user_by_email(conn, body.email.strip().lower())
     now = datetime.now(UTC)
     if user is None or (user.locked_until is not None and user.locked_until > now) \
             or not check_password(user.password_hash, body.password) \
-            or not _second_factor(user, body.code):
+            or not await two_factor.second_factor_ok(conn, user, body.code,
+                                                     body.recovery_code, now):
         await _failed_login(conn, user, ip, now)
-        raise Problem(401, "wrong email, password or code")
-    org_id, _ = await _membership(conn, user.id)
+        # Committed all the same: the failure counts towards the lock-out.
+        raise Problem(401, "wrong email, password or code", commit=True)
+    membership = await accounts.membership(conn, user.id, body.organisation_id)
+    if membership is None:
+        raise Problem(403, "you are not a member of that organisation"
+                      if body.organisation_id else "this user belongs to no organisation")
     token = new_token("dzs_")
     await conn.execute(update(a.users).where(a.users.c.id == user.id)
                        .values(failed_logins=0, locked_until=None))
     await conn.execute(insert(a.sessions).values(
-        token_hash=digest(token), user_id=user.id, org_id=org_id, created_at=now,
+        token_hash=digest(token), user_id=user.id, org_id=membership.org_id, created_at=now,
         expires_at=now + SESSION_LIFETIME, ip=ip,
         user_agent=(request.headers.get("user-agent") or "")[:300]))
-    await audit.record(conn, "login", org_id=org_id, user_id=user.id, ip=ip)
+    answer = await _logged_in(conn, user, body, membership.org_id, ip)
     response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()),
                         httponly=True, samesite="lax",
                         secure=request.url.scheme == "https")
-    return {"token": token, "expires_at": (now + SESSION_LIFETIME).isoformat(),
-            "user": public_user(user)}
+    return {"token": token, "expires_at": (now + SESSION_LIFETIME).isoformat(), **answer}
 
 
-def _second_factor(user: Any, code: str | None) -> bool:
-    if user.totp_enabled_at is None:
-        return True
-    return code is not None and pyotp.TOTP(user.totp_secret).verify(code, valid_window=1)
+async def _logged_in(conn: AsyncConnection, user: Any, body: LogIn, org_id: int,
+                     ip: str) -> dict[str, Any]:
+    """Audit a log-in; what the answer says besides the token."""
+    answer: dict[str, Any] = {"user": public_user(user), "organisation_id": org_id}
+    if user.totp_enabled_at is not None and body.recovery_code is not None:
+        left = await two_factor.recovery_codes_left(conn, user.id)
+        await audit.record(conn, "recovery_code_used", org_id=org_id, user_id=user.id, ip=ip,
+                           detail={"left": left})
+        answer["recovery_codes_left"] = left
+    await audit.record(conn, "login", org_id=org_id, user_id=user.id, ip=ip)
+    return answer
 
 
 async def _failed_login(conn: AsyncConnection, user: Any, ip: str, now: datetime) -> None:
@@ -175,8 +169,7 @@ async def _failed_login(conn: AsyncConnection, user: Any, ip: str, now: datetime
 @router.delete("/sessions/current", status_code=204)
 async def log_out(request: Request, response: Response, caller: Caller,
                   conn: Connection) -> None:
-    token = request.cookies.get(SESSION_COOKIE) or \
-        request.headers.get("authorization", "").partition(" ")[2].strip()
+    token = presented_token(request) or ""
     await conn.execute(a.sessions.delete().where(a.sessions.c.token_hash == digest(token)))
     await audit.record(conn, "logout", org_id=caller.org_id, user_id=caller.user_id)
     response.delete_cookie(SESSION_COOKIE)
@@ -185,7 +178,7 @@ async def log_out(request: Request, response: Response, caller: Caller,
 @router.get("/account")
 async def account(caller: Caller, conn: Connection) -> dict[str, Any]:
     """Who you are, in which organisation, with which role and plan."""
-    user = await _user(conn, caller.user_id)
+    user = await accounts.user(conn, caller.user_id)
     org = (await conn.execute(select(t.organizations)
                               .where(t.organizations.c.id == caller.org_id))).one()
     return {"user": public_user(user), "role": caller.role, "via": caller.via,
@@ -201,6 +194,8 @@ async def create_token(body: NewToken, request: Request, caller: Caller,
                        conn: Connection) -> dict[str, Any]:
     """A new API token, shown once. Read tokens for viewers; write tokens need member."""
     caller.require("member" if body.scope == "write" else "viewer", write=True)
+    enforce((TOKENS_BY_USER, f"user:{caller.user_id}"),
+            detail="too many tokens created lately; try again later")
     now = datetime.now(UTC)
     token = new_token()
     expires = now + timedelta(days=body.expires_in_days) if body.expires_in_days else None
@@ -240,48 +235,3 @@ async def revoke_token(token_id: Id, request: Request, caller: Caller,
         raise Problem(404, f"no token {token_id} of yours to revoke")
     await audit.record(conn, "token_revoked", org_id=caller.org_id, user_id=caller.user_id,
                        target=f"token {token_id}", ip=client_ip(request))
-
-
-@router.post("/account/two-factor")
-async def start_two_factor(caller: Caller, conn: Connection) -> dict[str, str]:
-    """A new TOTP secret; confirm it with a code to turn two-factor log-in on."""
-    caller.require("viewer", write=True)
-    user = await _user(conn, caller.user_id)
-    if user.totp_enabled_at is not None:
-        raise Problem(409, "two-factor log-in is already on")
-    secret = pyotp.random_base32()
-    await conn.execute(update(a.users).where(a.users.c.id == user.id)
-                       .values(totp_secret=secret))
-    return {"secret": secret,
-            "otpauth_uri": pyotp.TOTP(secret).provisioning_uri(name=user.email,
-                                                               issuer_name="Dozor")}
-
-
-@router.post("/account/two-factor/confirm", status_code=204)
-async def confirm_two_factor(body: Code, caller: Caller, conn: Connection) -> None:
-    caller.require("viewer", write=True)
-    user = await _user(conn, caller.user_id)
-    if user.totp_secret is None or not pyotp.TOTP(user.totp_secret).verify(body.code,
-                                                                           valid_window=1):
-        raise Problem(422, "code: wrong code", errors=[{"field": "code",
-                                                        "message": "wrong code"}])
-    await conn.execute(update(a.users).where(a.users.c.id == user.id)
-                       .values(totp_enabled_at=datetime.now(UTC)))
-    await audit.record(conn, "totp_enabled", org_id=caller.org_id, user_id=caller.user_id)
-
-
-async def _user(conn: AsyncConnection, user_id: int) -> Any:
-    return (await conn.execute(select(a.users).where(a.users.c.id == user_id))).one()
-
-
-async def _user_by_email(conn: AsyncConnection, email: str) -> Any:
-    return (await conn.execute(select(a.users).where(a.users.c.email == email))).first()
-
-
-async def _membership(conn: AsyncConnection, user_id: int) -> tuple[int, str]:
-    m = a.memberships.c
-    row = (await conn.execute(select(m.org_id, m.role).where(m.user_id == user_id)
-                              .order_by(m.created_at))).first()
-    if row is None:
-        raise Problem(403, "this user belongs to no organisation")
-    return int(row.org_id), str(row.role)

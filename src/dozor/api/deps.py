@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dozor.api.problems import Problem
 from dozor.api.security import Principal, authenticate
 from dozor.settings import Settings
 from dozor.store.db import write_transaction
@@ -24,9 +25,15 @@ def settings(request: Request) -> Settings:
 
 
 async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """One transaction per request: all of a request's changes commit, or none."""
+    """One transaction per request: all of a request's changes commit, or none (unless
+    the error is a :class:`Problem` that asks to keep them)."""
     async with write_transaction(database(request)) as conn:
-        yield conn
+        try:
+            yield conn
+        except Problem as problem:
+            if problem.commit:
+                await conn.commit()
+            raise
 
 
 async def principal(request: Request,

@@ -25,12 +25,15 @@ class Problem(Exception):
 
     def __init__(self, status: int, detail: str, *,
                  errors: Sequence[dict[str, str]] = (),
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, commit: bool = False) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.errors = list(errors)
         self.headers = headers or {}
+        # Keep what the request wrote before failing: a failed attempt's count, its audit
+        # record. Otherwise a request's changes are rolled back with its error.
+        self.commit = commit
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"type": "about:blank", "title": HTTPStatus(self.status).phrase,

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from dozor.api import accounts, monitors, problems
+from dozor.api import (
+    account_email,
+    accounts,
+    members,
+    monitors,
+    password_page,
+    passwords,
+    problems,
+    two_factor,
+)
 
 PREFIX = "/api/v1"
 
 
 def install(app: FastAPI) -> None:
     api = APIRouter(prefix=PREFIX)
-    for module in (accounts, monitors):
+    for module in (accounts, account_email, passwords, two_factor, members, monitors):
         api.include_router(module.router)
     app.include_router(api)
+    password_page.add_routes(app)
     problems.install(app)

@@ -72,7 +72,7 @@ class Principal:
 
 async def authenticate(connection: AsyncConnection, request: Request) -> Principal:
     """The principal a request acts as; 401 when it shows no valid credentials."""
-    token = _bearer(request) or request.cookies.get(SESSION_COOKIE)
+    token = presented_token(request)
     if not token:
         raise Problem(401, "send Authorization: Bearer <token>",
                       headers={"WWW-Authenticate": "Bearer"})
@@ -83,6 +83,11 @@ async def authenticate(connection: AsyncConnection, request: Request) -> Princip
         raise Problem(401, "the token is unknown, revoked or expired",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return principal
+
+
+def presented_token(request: Request) -> str | None:
+    """The token a request carries: a bearer token, else the session cookie."""
+    return _bearer(request) or request.cookies.get(SESSION_COOKIE)
 
 
 def _bearer(request: Request) -> str | None:

@@ -6,6 +6,9 @@ grant and withdrawal: when, how, from where, and the text the holder agreed to.
 Confirmation messages are rate-limited per point and per account, since sending codes to
 strangers is itself a way to spam. Opting out (STOP, one-click unsubscribe, /stop, or the
 provider telling us) is recorded and honoured at once: queued messages are cancelled.
+
+Confirming an email point also confirms the Dozor account with that address: sign-up makes
+the new user's address a point of their organisation, so one confirmation serves both.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from dozor.notify import bulk, outbox
 from dozor.notify.contacts import PENDING_PREFIX
 from dozor.notify.outbox import NewMessage
 from dozor.notify.templates import consent_text, render
+from dozor.privacy import audit
+from dozor.store import accounts
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
 
@@ -44,6 +49,14 @@ STOP_WORDS = frozenset({
 
 class ConsentError(Exception):
     """A confirmation that cannot be done; the message says why (and names the field)."""
+
+
+class TooSoon(ConsentError):
+    """Too many confirmation messages lately; another may go in ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +105,11 @@ async def start_verification(connection: AsyncConnection, point_id: int, now: da
         await _store(connection, point, "link", token, shown, now)
         if public_url:
             body += f"\n{public_url.rstrip('/')}/confirm/{token}"
+    # The point's id is in the key: SQLite gives a deleted point's verification ids again,
+    # and a key used before would drop the new message as a repeat.
     await outbox.enqueue(connection, [NewMessage(
-        point.org_id, point.contact_id, point.id, "verification", f"verify:{verification_id}",
-        text.subject, body, language, now)])
+        point.org_id, point.contact_id, point.id, "verification",
+        f"verify:{point.id}:{verification_id}", text.subject, body, language, now)])
     await bulk.check_and_suspend(connection, point.org_id, now)
     return VerificationStarted(point.id, "code", now + CODE_LIFETIME)
 
@@ -112,18 +127,24 @@ async def _check_rate(connection: AsyncConnection, point: Any, now: datetime) ->
     v = n.verifications.c
     hour = now - timedelta(hours=1)
     recent = (await connection.execute(
-        select(func.count(), func.max(v.created_at))
+        select(func.count(), func.min(v.created_at), func.max(v.created_at))
         .where(v.point_id == point.id, v.created_at >= hour, v.method != "link"))).one()
     if recent[0] >= PER_POINT_PER_HOUR:
-        raise ConsentError(f"point: at most {PER_POINT_PER_HOUR} confirmation messages an hour")
-    if recent[1] is not None and now - recent[1] < PER_POINT_GAP:
-        raise ConsentError("point: wait a minute before asking for another code")
+        raise TooSoon(f"point: at most {PER_POINT_PER_HOUR} confirmation messages an hour",
+                      _seconds(recent[1] + timedelta(hours=1) - now))
+    if recent[2] is not None and now - recent[2] < PER_POINT_GAP:
+        raise TooSoon("point: wait a minute before asking for another code",
+                      _seconds(recent[2] + PER_POINT_GAP - now))
     by_org = (await connection.execute(
-        select(func.count()).where(v.org_id == point.org_id, v.created_at >= hour,
-                                   v.method != "link"))).scalar() or 0
-    if by_org >= PER_ORG_PER_HOUR:
-        raise ConsentError(f"at most {PER_ORG_PER_HOUR} confirmation messages an hour "
-                           "per account")
+        select(func.count(), func.min(v.created_at))
+        .where(v.org_id == point.org_id, v.created_at >= hour, v.method != "link"))).one()
+    if by_org[0] >= PER_ORG_PER_HOUR:
+        raise TooSoon(f"at most {PER_ORG_PER_HOUR} confirmation messages an hour "
+                      "per account", _seconds(by_org[1] + timedelta(hours=1) - now))
+
+
+def _seconds(delta: timedelta) -> float:
+    return max(delta.total_seconds(), 0.0)
 
 
 async def _store(connection: AsyncConnection, point: Any, method: str, secret: str,
@@ -197,6 +218,11 @@ async def _grant(connection: AsyncConnection, point_id: int, verification_id: in
     point = await _point(connection, point_id)
     await _ledger(connection, point, "granted", method, now, source, user_agent, shown,
                   f"verification {verification_id}")
+    if point.kind == "email":
+        for user_id in await accounts.confirm_email(connection, point.address, now):
+            # In the user's own organisation's log: the point's may be somebody else's.
+            await audit.record(connection, "email_confirmed", user_id=user_id,
+                               org_id=await accounts.home_org(connection, user_id))
 
 
 async def opt_out(connection: AsyncConnection, kind: str, address: str, method: str,

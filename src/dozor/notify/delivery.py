@@ -99,7 +99,9 @@ def compose(group: Sequence[Claimed], point: PointView, public_url: str) -> Mess
     """The message a group becomes: itself, or a digest of all of them."""
     first = group[0]
     base = public_url.rstrip("/")
-    unsubscribe = f"{base}/unsubscribe/{point.unsubscribe_token}" if base else None
+    # Account emails have no point, so nothing to unsubscribe from.
+    unsubscribe = f"{base}/unsubscribe/{point.unsubscribe_token}" \
+        if base and point.unsubscribe_token else None
     link = f"{base}/monitors/{first.monitor_id}" if base and first.monitor_id else None
     if len(group) == 1:
         return Message(id=first.id, idempotency_key=first.idempotency_key, event=first.event,

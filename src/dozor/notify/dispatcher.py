@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dozor.notify import outbox, settle
+from dozor.notify import account_mail, outbox, settle
 from dozor.notify.channelset import ChannelSet
 from dozor.notify.delivery import Deferred, Outcome, Refused, RetryPolicy, compose, deliver
 from dozor.notify.guard import Allow, Defer, Guard, OrgView, PointView, Refuse
@@ -107,9 +107,9 @@ class Dispatcher:
                                          min(free, self.options.batch))
             if not claimed:
                 return 0
-            points, orgs, recent = await _context(connection, claimed, now)
+            context = await _context(connection, claimed, now)
         for group in _groups(claimed):
-            self._start(self._handle(group, points, orgs, recent, now))
+            self._start(self._handle(group, context, now))
         if wait:
             await self._drain()
             await self.flush()
@@ -133,14 +133,13 @@ class Dispatcher:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _handle(self, group: list[Claimed], points: dict[int, PointView],
-                      orgs: dict[int, OrgView], recent: dict[int, int], now: datetime) -> None:
-        point = points.get(group[0].point_id or 0)
-        org = orgs[group[0].org_id]
+    async def _handle(self, group: list[Claimed], context: _Context, now: datetime) -> None:
+        point = context.point(group[0])
+        org = context.orgs[group[0].org_id]
         event = next((m.event for m in group if m.event not in ("point_failing", "suspended")),
                      group[0].event)
-        verdict = self.guard.judge(event, point, org, recent.get(point.id, 0) if point else 0,
-                                   now)
+        verdict = self.guard.judge(event, point, org,
+                                   context.recent.get(point.id, 0) if point else 0, now)
         if isinstance(verdict, Refuse):
             self._settled.append(Refused(group, point, verdict.reason))
         elif isinstance(verdict, Defer):
@@ -190,8 +189,23 @@ def _groups(claimed: Sequence[Claimed]) -> list[list[Claimed]]:
     return [*by_point.values(), *singles]
 
 
-async def _context(connection: AsyncConnection, claimed: Sequence[Claimed], now: datetime,
-                   ) -> tuple[dict[int, PointView], dict[int, OrgView], dict[int, int]]:
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What the guard needs about a claim's recipients and accounts."""
+
+    points: dict[int, PointView]
+    orgs: dict[int, OrgView]
+    recent: dict[int, int]  # messages accepted per point in the last hour
+    opted_out: dict[str, datetime]  # account emails' addresses that opted out
+
+    def point(self, message: Claimed) -> PointView | None:
+        if message.to_address is not None:
+            return account_mail.recipient(message, self.opted_out.get(message.to_address))
+        return self.points.get(message.point_id or 0)
+
+
+async def _context(connection: AsyncConnection, claimed: Sequence[Claimed],
+                   now: datetime) -> _Context:
     point_ids = {m.point_id for m in claimed if m.point_id is not None}
     org_ids = {m.org_id for m in claimed}
     p, o = n.contact_points.c, t.organizations.c
@@ -204,4 +218,6 @@ async def _context(connection: AsyncConnection, claimed: Sequence[Claimed], now:
                 o.id, o.name, o.sms_credits, o.messaging_suspended_reason)
                 .where(o.id.in_(org_ids)))).all()}
     recent = await outbox.recent_counts(connection, point_ids, now - timedelta(hours=1))
-    return points, orgs, recent
+    opted_out = await account_mail.opted_out(
+        connection, {m.to_address for m in claimed if m.to_address is not None})
+    return _Context(points, orgs, recent, opted_out)

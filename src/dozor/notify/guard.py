@@ -14,10 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+# Account emails go to an address rather than a contact point (see ``account_mail``).
+ACCOUNT_EVENTS = frozenset({"password_reset", "invitation", "member_added"})
+# Of those, the ones the recipient asked for: they go even to an address that opted out.
+REQUESTED_EVENTS = frozenset({"password_reset"})
 # Events the owner must hear even when the account's messaging is suspended.
-SYSTEM_EVENTS = frozenset({"point_failing", "suspended"})
-# Events that may go to a point before it is confirmed: the confirmation itself.
-UNCONFIRMED_EVENTS = frozenset({"verification"})
+SYSTEM_EVENTS = frozenset({"point_failing", "suspended"}) | ACCOUNT_EVENTS
+# Events that may go to a point before it is confirmed: the confirmation itself, and
+# account emails (their address is nobody's contact point).
+UNCONFIRMED_EVENTS = frozenset({"verification"}) | ACCOUNT_EVENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +134,7 @@ class Guard:
     def _refusal(self, event: str, point: PointView | None, org: OrgView) -> str | None:
         if point is None:
             return "the contact point was deleted"
-        if point.opted_out_at is not None:
+        if point.opted_out_at is not None and event not in REQUESTED_EVENTS:
             return "the recipient opted out"
         if point.confirmed_at is None and event not in UNCONFIRMED_EVENTS:
             return "the contact point is not confirmed"

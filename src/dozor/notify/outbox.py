@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +24,11 @@ from dozor.store import notify_tables as n
 
 UNFINISHED = ("queued", "sending")
 FINISHED = ("accepted", "delivered", "failed", "refused", "cancelled")
+# Events whose text carries a one-time secret (a confirmation code, a password token):
+# once such a message is finished its text is replaced, so the delivery log keeps no
+# secret anyone reading it could use.
+SECRET_EVENTS = ("verification", "password_reset", "invitation")
+REDACTED = "(removed once sent: it held a one-time code)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,7 @@ class NewMessage:
     monitor_id: int | None = None
     incident_id: int | None = None
     failover_from: int | None = None
+    to_address: str | None = None  # an account email's address (no contact point)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,7 @@ class Claimed:
     created_at: datetime
     monitor_id: int | None
     incident_id: int | None
+    to_address: str | None = None
 
 
 async def enqueue(connection: AsyncConnection, messages: Sequence[NewMessage]) -> None:
@@ -78,14 +85,15 @@ def _row(message: NewMessage) -> dict[str, Any]:
             "body": message.body, "language": message.language, "status": "queued",
             "due_at": message.due_at, "attempts": 0, "tracked": True,
             "monitor_id": message.monitor_id, "incident_id": message.incident_id,
-            "failover_from": message.failover_from, "created_at": datetime.now(UTC)}
+            "failover_from": message.failover_from, "to_address": message.to_address,
+            "created_at": datetime.now(UTC)}
 
 
 CLAIMED_COLUMNS = (n.messages.c.id, n.messages.c.org_id, n.messages.c.contact_id,
                    n.messages.c.point_id, n.messages.c.event, n.messages.c.idempotency_key,
                    n.messages.c.subject, n.messages.c.body, n.messages.c.language,
                    n.messages.c.attempts, n.messages.c.created_at, n.messages.c.monitor_id,
-                   n.messages.c.incident_id)
+                   n.messages.c.incident_id, n.messages.c.to_address)
 
 
 async def claim(connection: AsyncConnection, now: datetime, lease: timedelta,
@@ -144,8 +152,18 @@ async def mark_accepted(connection: AsyncConnection, outcomes: Sequence[Accepted
                     parts=bindparam("parts"), cost=bindparam("cost"),
                     tracked=bindparam("tracked"), accepted_at=bindparam("accepted_at"),
                     finished_at=bindparam("finished_at"), claimed_until=None,
+                    body=_without_secrets(),
                     attempts=n.messages.c.attempts + 1),
             rows)
+
+
+def _without_secrets() -> Any:
+    """The body a finished message keeps: its own, unless it held a secret."""
+    m = n.messages.c
+    # Constants in the SQL, not parameters: mark_accepted runs it as an executemany,
+    # which cannot expand a list parameter.
+    secret = m.event.in_([literal_column(f"'{event}'") for event in SECRET_EVENTS])
+    return case((secret, literal_column(f"'{REDACTED}'")), else_=m.body)
 
 
 async def mark_retry(connection: AsyncConnection, ids: Iterable[int], due_at: datetime,
@@ -166,7 +184,7 @@ async def mark_finished(connection: AsyncConnection, ids: Iterable[int], status:
     """End messages as ``failed``, ``refused`` or ``cancelled``."""
     assert status in FINISHED
     values: dict[str, Any] = {"status": status, "last_error": error, "finished_at": now,
-                              "claimed_until": None}
+                              "claimed_until": None, "body": _without_secrets()}
     if attempted:
         values["attempts"] = n.messages.c.attempts + 1
     if channel_id is not None:
@@ -181,7 +199,8 @@ async def cancel_queued(connection: AsyncConnection, condition: Any, reason: str
     recovery, messages to a point that opted out). Returns their ids."""
     statement = (update(n.messages)
                  .where(n.messages.c.status == "queued", condition)
-                 .values(status="cancelled", last_error=reason, finished_at=now)
+                 .values(status="cancelled", last_error=reason, finished_at=now,
+                         body=_without_secrets())
                  .returning(n.messages.c.id))
     return [int(i) for i in (await connection.execute(statement)).scalars()]
 

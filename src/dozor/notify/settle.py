@@ -78,7 +78,7 @@ async def _failed(connection: AsyncConnection, outcome: Settled, now: datetime) 
     last = outcome.attempts[-1].channel.id if outcome.attempts else None
     await outbox.mark_finished(connection, ids, "failed", outcome.failed, now, attempted=True,
                                channel_id=last)
-    if outcome.blame_point:
+    if outcome.blame_point and outcome.point.id:  # id 0: an account email, no point
         await mark_point_failing(connection, outcome.point, outcome.failed or "", now)
 
 

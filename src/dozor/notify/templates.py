@@ -61,6 +61,35 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "pl": ("Wysyłka Dozor wstrzymana",
                "Wysyłka wiadomości dla {org} wstrzymana: {reason}. Alerty nie są wysyłane."),
     },
+    # Account emails (``account_mail``): ``link`` is a URL and a newline, or empty.
+    "password_reset": {
+        "en": ("Reset your Dozor password",
+               "Someone asked to reset the password of the Dozor account {email}. To choose "
+               "a new password, use this token within {minutes} minutes:\n{token}\n{link}"
+               "If it was not you, ignore this message: your password stays as it is."),
+        "pl": ("Zmiana hasła w Dozor",
+               "Ktoś poprosił o zmianę hasła konta Dozor {email}. Aby ustawić nowe hasło, "
+               "użyj tego kodu w ciągu {minutes} minut:\n{token}\n{link}"
+               "Jeśli to nie Ty, zignoruj tę wiadomość: hasło się nie zmieni."),
+    },
+    "invitation": {
+        "en": ("{inviter} invited you to {org} on Dozor",
+               "{inviter} invited you to join {org} on Dozor as {role}. To accept, choose "
+               "a password with this token within {days} days:\n{token}\n{link}"
+               "If you do not know {inviter}, ignore this message."),
+        "pl": ("{inviter} zaprasza Cię do {org} w Dozor",
+               "{inviter} zaprasza Cię do {org} w Dozor (rola: {role}). Aby przyjąć "
+               "zaproszenie, ustaw hasło tym kodem w ciągu {days} dni:\n{token}\n{link}"
+               "Jeśli nie znasz {inviter}, zignoruj tę wiadomość."),
+    },
+    "member_added": {
+        "en": ("You were added to {org} on Dozor",
+               "{inviter} added you to {org} on Dozor as {role}. Log in with your password "
+               "and choose {org} to work in it."),
+        "pl": ("Dodano Cię do {org} w Dozor",
+               "{inviter} dodaje Cię do {org} w Dozor (rola: {role}). Zaloguj się swoim "
+               "hasłem i wybierz {org}."),
+    },
 }
 
 # What a contact agrees to when confirming a point: kept in the consent ledger verbatim.

@@ -14,6 +14,7 @@ from dozor.store import account_tables as a
 ACTIONS = frozenset({
     "signup", "login", "login_failed", "logout", "token_created", "token_revoked",
     "password_changed", "password_reset", "email_confirmed", "totp_enabled",
+    "totp_disabled", "recovery_code_used", "invitation_accepted",
     "member_added", "member_removed", "role_changed", "export", "erasure",
 })
 

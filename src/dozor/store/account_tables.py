@@ -1,5 +1,6 @@
 """Tables of accounts: users, their memberships in organisations, API tokens, sessions,
-one-time email tokens, and the audit log. Migration 0003 creates them.
+one-time email tokens, two-factor recovery codes and the audit log. Migration 0003
+creates them (0004 the recovery codes).
 
 Secrets are stored as hashes only: passwords with argon2, tokens with SHA-256 (they are
 long random strings, so a fast hash is enough and lookups stay one index probe).
@@ -67,9 +68,19 @@ email_tokens = Table(
     "email_tokens", metadata,
     Column("token_hash", String(64), primary_key=True),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("purpose", String(16), nullable=False),  # confirm | reset
+    Column("purpose", String(16), nullable=False),  # reset | invite
     _created(),
     Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
+# Two-factor recovery codes: shown once when two-factor log-in is turned on, each usable
+# once instead of a TOTP code. 80 random bits each, so SHA-256 is enough (as for tokens).
+recovery_codes = Table(
+    "recovery_codes", metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("code_hash", String(64), primary_key=True),
+    _created(),
     Column("used_at", UTCDateTime),
 )
 

@@ -131,6 +131,9 @@ messages = Table(
     Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
     Column("contact_id", ForeignKey("contacts.id", ondelete="SET NULL")),
     Column("point_id", ForeignKey("contact_points.id", ondelete="SET NULL")),
+    # An account email (password reset, invitation) goes to an address, not to a contact
+    # point: the person asked for it, so no confirmation of the point is needed.
+    Column("to_address", String(320)),
     Column("monitor_id", ForeignKey("monitors.id", ondelete="SET NULL")),
     Column("incident_id", ForeignKey("incidents.id", ondelete="SET NULL")),
     Column("event", String(20), nullable=False),
