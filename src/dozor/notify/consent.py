@@ -34,6 +34,7 @@ MAX_TRIES = 5  # wrong codes before a verification is spent
 PER_POINT_PER_HOUR = 3
 PER_POINT_GAP = timedelta(seconds=60)
 PER_ORG_PER_HOUR = 20
+OPTED_OUT = "point: its holder opted out; they must add it again themselves"
 STOP_WORDS = frozenset({
     "STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "OPTOUT",
     "OPT OUT", "/STOP",
@@ -44,6 +45,14 @@ STOP_WORDS = frozenset({
 
 class ConsentError(Exception):
     """A confirmation that cannot be done; the message says why (and names the field)."""
+
+
+class TooSoon(ConsentError):
+    """Too many confirmation messages lately; another may go in ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +84,9 @@ async def start_verification(connection: AsyncConnection, point_id: int, now: da
     """Send (through the outbox) a code to the point, or, for Telegram, make a deep link."""
     point = await _point(connection, point_id)
     if point.opted_out_at is not None:
-        raise ConsentError("point: its holder opted out; they must add it again themselves")
-    if point.confirmed_at is not None:
+        raise ConsentError(OPTED_OUT)
+    if point.confirmed_at is not None and point.failing_since is None:
+        # A failing point may be confirmed again: that is how it is known to work again.
         raise ConsentError("point: already confirmed")
     await _check_rate(connection, point, now)
     if point.kind == "telegram":
@@ -99,6 +109,15 @@ async def start_verification(connection: AsyncConnection, point_id: int, now: da
     return VerificationStarted(point.id, "code", now + CODE_LIFETIME)
 
 
+async def deep_link_url(connection: AsyncConnection, token: str) -> str:
+    """Where a Telegram point's holder confirms: the bot's ``t.me`` link with the token,
+    or the ``/start TOKEN`` command to send it when the bot's name is not configured."""
+    c = n.notify_channels.c
+    config = (await connection.execute(select(c.config).where(c.kind == "telegram"))).scalar()
+    username = (config or {}).get("bot-username") or (config or {}).get("bot_username")
+    return f"https://t.me/{username}?start={token}" if username else f"/start {token}"
+
+
 async def _deep_link(connection: AsyncConnection, point: Any,
                      now: datetime) -> VerificationStarted:
     org, language = await _org_and_language(connection, point)
@@ -112,18 +131,24 @@ async def _check_rate(connection: AsyncConnection, point: Any, now: datetime) ->
     v = n.verifications.c
     hour = now - timedelta(hours=1)
     recent = (await connection.execute(
-        select(func.count(), func.max(v.created_at))
+        select(func.count(), func.min(v.created_at), func.max(v.created_at))
         .where(v.point_id == point.id, v.created_at >= hour, v.method != "link"))).one()
     if recent[0] >= PER_POINT_PER_HOUR:
-        raise ConsentError(f"point: at most {PER_POINT_PER_HOUR} confirmation messages an hour")
-    if recent[1] is not None and now - recent[1] < PER_POINT_GAP:
-        raise ConsentError("point: wait a minute before asking for another code")
+        raise TooSoon(f"point: at most {PER_POINT_PER_HOUR} confirmation messages an hour",
+                      _seconds(recent[1] + timedelta(hours=1) - now))
+    if recent[2] is not None and now - recent[2] < PER_POINT_GAP:
+        raise TooSoon("point: wait a minute before asking for another code",
+                      _seconds(recent[2] + PER_POINT_GAP - now))
     by_org = (await connection.execute(
-        select(func.count()).where(v.org_id == point.org_id, v.created_at >= hour,
-                                   v.method != "link"))).scalar() or 0
-    if by_org >= PER_ORG_PER_HOUR:
-        raise ConsentError(f"at most {PER_ORG_PER_HOUR} confirmation messages an hour "
-                           "per account")
+        select(func.count(), func.min(v.created_at))
+        .where(v.org_id == point.org_id, v.created_at >= hour, v.method != "link"))).one()
+    if by_org[0] >= PER_ORG_PER_HOUR:
+        raise TooSoon(f"at most {PER_ORG_PER_HOUR} confirmation messages an hour "
+                      "per account", _seconds(by_org[1] + timedelta(hours=1) - now))
+
+
+def _seconds(delta: timedelta) -> float:
+    return max(delta.total_seconds(), 0.0)
 
 
 async def _store(connection: AsyncConnection, point: Any, method: str, secret: str,
@@ -189,6 +214,9 @@ async def _grant(connection: AsyncConnection, point_id: int, verification_id: in
                  method: str, shown: str, now: datetime, source: str | None,
                  user_agent: str | None) -> None:
     v, p = n.verifications.c, n.contact_points.c
+    if (await _point(connection, point_id)).opted_out_at is not None:
+        # A code or link sent before the holder opted out must not bring them back.
+        raise ConsentError(OPTED_OUT)
     await connection.execute(update(n.verifications)
                              .where(v.point_id == point_id, v.used_at.is_(None))
                              .values(used_at=now))
