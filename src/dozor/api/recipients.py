@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dozor.api.problems import Problem, invalid_input
+from dozor.api.problems import Problem, invalid, invalid_input
 from dozor.api.security import Principal, client_ip
 from dozor.privacy import audit
 from dozor.store import notify_tables as n
@@ -31,6 +31,9 @@ async def contact_row(conn: AsyncConnection, org_id: int, contact_id: int) -> An
 def merged(spec_class: type[Spec], current: dict[str, Any], patch: dict[str, Any]) -> Spec:
     """A JSON merge patch onto ``current``: given fields replace, ``null`` resets a field
     to its default; the result is validated as a whole (422 naming each bad field)."""
+    unknown = [key for key in patch if key not in spec_class.model_fields]
+    if unknown:  # even as null: a field nobody may write is no field to reset either
+        raise invalid([(key, "Extra inputs are not permitted") for key in unknown])
     values = current | patch
     try:
         return spec_class.model_validate({k: v for k, v in values.items() if v is not None})
