@@ -16,8 +16,8 @@ from sqlalchemy import select
 from dozor.api import paging
 from dozor.api.deps import Caller, Connection
 from dozor.api.problems import Problem
-from dozor.api.recipients import conflict, contact_row, merged, moment, record
-from dozor.api.versions import check_version, etag
+from dozor.api.recipients import conflict, contact_row, merged, moment, record, tagged
+from dozor.api.versions import check_version
 from dozor.notify import contacts, policies
 from dozor.notify.contacts import ContactSpec
 from dozor.store import notify_tables as n
@@ -96,9 +96,7 @@ async def _name_free(conn: Any, org_id: int, name: str) -> None:
 
 async def _respond(conn: Any, org_id: int, contact_id: int,
                    response: Response) -> dict[str, Any]:
-    view = _view(await contact_row(conn, org_id, contact_id))
-    response.headers["ETag"] = etag(view["version"])
-    return view
+    return tagged(response, _view(await contact_row(conn, org_id, contact_id)))
 
 
 def _view(row: Any) -> dict[str, Any]:

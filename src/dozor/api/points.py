@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dozor.api import paging
 from dozor.api.deps import AppSettings, Caller, Connection
 from dozor.api.problems import Problem
-from dozor.api.recipients import conflict, contact_row, merged, moment, record
+from dozor.api.recipients import conflict, contact_row, merged, moment, owned, record, tagged
 from dozor.api.security import Principal, client_ip
-from dozor.api.versions import check_version, etag
+from dozor.api.versions import check_version
 from dozor.notify import consent, contacts
 from dozor.notify.contacts import PointSpec
 from dozor.store import notify_tables as n
@@ -168,19 +168,12 @@ async def point_consents(point_id: int, caller: Caller, conn: Connection, limit:
 
 
 async def _row(conn: AsyncConnection, org_id: int, point_id: int) -> Any:
-    p = n.contact_points.c
-    row = (await conn.execute(select(n.contact_points).where(
-        p.id == point_id, p.org_id == org_id))).first()
-    if row is None:  # another organisation's point is as absent as a deleted one
-        raise Problem(404, f"no contact point {point_id}")
-    return row
+    return await owned(conn, n.contact_points, org_id, point_id, "contact point")
 
 
 async def _respond(conn: AsyncConnection, caller: Principal, point_id: int,
                    response: Response) -> dict[str, Any]:
-    view = _view(await _row(conn, caller.org_id, point_id), caller)
-    response.headers["ETag"] = etag(view["version"])
-    return view
+    return tagged(response, _view(await _row(conn, caller.org_id, point_id), caller))
 
 
 def _view(row: Any, caller: Principal) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import paging
 from dozor.api.deps import Caller, Connection
-from dozor.api.problems import Problem, invalid
-from dozor.api.recipients import conflict, merged, moment, record
-from dozor.api.versions import check_version, etag
+from dozor.api.problems import invalid
+from dozor.api.recipients import conflict, merged, moment, owned, record, tagged
+from dozor.api.versions import check_version
 from dozor.notify import policies
 from dozor.notify.policies import PolicySpec
 from dozor.store import notify_tables as n
@@ -96,19 +96,12 @@ async def _check(conn: AsyncConnection, org_id: int, spec: PolicySpec,
 
 
 async def _row(conn: AsyncConnection, org_id: int, policy_id: int) -> Any:
-    a = n.alert_policies.c
-    row = (await conn.execute(select(n.alert_policies).where(
-        a.id == policy_id, a.org_id == org_id))).first()
-    if row is None:  # another organisation's policy is as absent as a deleted one
-        raise Problem(404, f"no alert policy {policy_id}")
-    return row
+    return await owned(conn, n.alert_policies, org_id, policy_id, "alert policy")
 
 
 async def _respond(conn: AsyncConnection, org_id: int, policy_id: int,
                    response: Response) -> dict[str, Any]:
-    view = _view(await _row(conn, org_id, policy_id))
-    response.headers["ETag"] = etag(view["version"])
-    return view
+    return tagged(response, _view(await _row(conn, org_id, policy_id)))
 
 
 def _view(row: Any) -> dict[str, Any]:

@@ -6,26 +6,38 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import Request, Response
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api.problems import Problem, invalid, invalid_input
 from dozor.api.security import Principal, client_ip
+from dozor.api.versions import etag
 from dozor.privacy import audit
 from dozor.store import notify_tables as n
 
 Spec = TypeVar("Spec", bound=BaseModel)
 
 
-async def contact_row(conn: AsyncConnection, org_id: int, contact_id: int) -> Any:
-    c = n.contacts.c
-    row = (await conn.execute(select(n.contacts).where(
-        c.id == contact_id, c.org_id == org_id))).first()
-    if row is None:  # another organisation's contact is as absent as a deleted one
-        raise Problem(404, f"no contact {contact_id}")
+async def owned(conn: AsyncConnection, table: Table, org_id: int, row_id: int,
+                what: str) -> Any:
+    """The organisation's row of ``table`` with this id, or a 404 naming ``what``."""
+    row = (await conn.execute(select(table).where(
+        table.c.id == row_id, table.c.org_id == org_id))).first()
+    if row is None:  # another organisation's is as absent as a deleted one
+        raise Problem(404, f"no {what} {row_id}")
     return row
+
+
+async def contact_row(conn: AsyncConnection, org_id: int, contact_id: int) -> Any:
+    return await owned(conn, n.contacts, org_id, contact_id, "contact")
+
+
+def tagged(response: Response, view: dict[str, Any]) -> dict[str, Any]:
+    """The view, with its version as the response's ETag."""
+    response.headers["ETag"] = etag(view["version"])
+    return view
 
 
 def merged(spec_class: type[Spec], current: dict[str, Any], patch: dict[str, Any]) -> Spec:
