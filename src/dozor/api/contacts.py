@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from sqlalchemy import select
 
 from dozor.api import paging
-from dozor.api.deps import Caller, Connection
+from dozor.api.deps import Caller, Connection, Id
 from dozor.api.problems import Problem
 from dozor.api.recipients import conflict, contact_row, merged, moment, record, tagged
 from dozor.api.versions import check_version
@@ -50,13 +50,13 @@ async def create_contact(body: ContactSpec, caller: Caller, conn: Connection,
 
 
 @router.get("/contacts/{contact_id}")
-async def get_contact(contact_id: int, caller: Caller, conn: Connection,
+async def get_contact(contact_id: Id, caller: Caller, conn: Connection,
                       response: Response) -> dict[str, Any]:
     return await _respond(conn, caller.org_id, contact_id, response)
 
 
 @router.patch("/contacts/{contact_id}")
-async def patch_contact(contact_id: int, caller: Caller, conn: Connection, request: Request,
+async def patch_contact(contact_id: Id, caller: Caller, conn: Connection, request: Request,
                         response: Response, body: Annotated[dict[str, Any], Body()],
                         if_match: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """Change some fields (a JSON merge patch: ``null`` resets a field to its default)."""
@@ -72,7 +72,7 @@ async def patch_contact(contact_id: int, caller: Caller, conn: Connection, reque
 
 
 @router.delete("/contacts/{contact_id}", status_code=204)
-async def delete_contact(contact_id: int, caller: Caller, conn: Connection, request: Request,
+async def delete_contact(contact_id: Id, caller: Caller, conn: Connection, request: Request,
                          if_match: Annotated[str | None, Header()] = None) -> None:
     """Remove a contact and their points (the consent ledger keeps its records). Refused
     while the contact is the only recipient of a policy: change the policy first, or its

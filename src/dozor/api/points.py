@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import paging
-from dozor.api.deps import AppSettings, Caller, Connection
+from dozor.api.deps import AppSettings, Caller, Connection, Id
 from dozor.api.problems import Problem
 from dozor.api.recipients import conflict, contact_row, merged, moment, owned, record, tagged
 from dozor.api.security import Principal, client_ip
@@ -43,7 +43,7 @@ class Code(BaseModel):
 
 
 @router.get("/contacts/{contact_id}/points")
-async def list_points(contact_id: int, caller: Caller, conn: Connection, limit: Limit = 100,
+async def list_points(contact_id: Id, caller: Caller, conn: Connection, limit: Limit = 100,
                       cursor: str | None = None) -> dict[str, Any]:
     """The contact's points, by id."""
     await contact_row(conn, caller.org_id, contact_id)
@@ -57,7 +57,7 @@ async def list_points(contact_id: int, caller: Caller, conn: Connection, limit: 
 
 
 @router.post("/contacts/{contact_id}/points", status_code=201)
-async def create_point(contact_id: int, body: PointSpec, caller: Caller, conn: Connection,
+async def create_point(contact_id: Id, body: PointSpec, caller: Caller, conn: Connection,
                        request: Request, response: Response) -> dict[str, Any]:
     """An unconfirmed point; send its confirmation with ``POST /points/{id}/verify``."""
     caller.require("member", write=True)
@@ -73,13 +73,13 @@ async def create_point(contact_id: int, body: PointSpec, caller: Caller, conn: C
 
 
 @router.get("/points/{point_id}")
-async def get_point(point_id: int, caller: Caller, conn: Connection,
+async def get_point(point_id: Id, caller: Caller, conn: Connection,
                     response: Response) -> dict[str, Any]:
     return await _respond(conn, caller, point_id, response)
 
 
 @router.patch("/points/{point_id}")
-async def patch_point(point_id: int, caller: Caller, conn: Connection, request: Request,
+async def patch_point(point_id: Id, caller: Caller, conn: Connection, request: Request,
                       response: Response, body: Annotated[dict[str, Any], Body()],
                       if_match: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """Change how the point is used (events, active hours, escalation, priority, secret; a
@@ -101,7 +101,7 @@ async def patch_point(point_id: int, caller: Caller, conn: Connection, request: 
 
 
 @router.delete("/points/{point_id}", status_code=204)
-async def delete_point(point_id: int, caller: Caller, conn: Connection, request: Request,
+async def delete_point(point_id: Id, caller: Caller, conn: Connection, request: Request,
                        if_match: Annotated[str | None, Header()] = None) -> None:
     """Remove a point (the consent ledger keeps its records)."""
     caller.require("member", write=True)
@@ -113,7 +113,7 @@ async def delete_point(point_id: int, caller: Caller, conn: Connection, request:
 
 
 @router.post("/points/{point_id}/verify", status_code=202)
-async def verify_point(point_id: int, caller: Caller, conn: Connection, request: Request,
+async def verify_point(point_id: Id, caller: Caller, conn: Connection, request: Request,
                        settings: AppSettings) -> dict[str, Any]:
     """Send the point its confirmation code (email: and a link) through the notify service,
     or, for Telegram, make the deep link its holder opens. Rate-limited per point and per
@@ -137,7 +137,7 @@ async def verify_point(point_id: int, caller: Caller, conn: Connection, request:
 
 
 @router.post("/points/{point_id}/confirm", response_model=None)
-async def confirm_point(point_id: int, body: Code, caller: Caller, conn: Connection,
+async def confirm_point(point_id: Id, body: Code, caller: Caller, conn: Connection,
                         request: Request, response: Response) -> dict[str, Any] | JSONResponse:
     """Confirm the point with the code its holder received (five wrong codes spend it)."""
     caller.require("member", write=True)
@@ -154,7 +154,7 @@ async def confirm_point(point_id: int, body: Code, caller: Caller, conn: Connect
 
 
 @router.get("/points/{point_id}/consents")
-async def point_consents(point_id: int, caller: Caller, conn: Connection, limit: Limit = 100,
+async def point_consents(point_id: Id, caller: Caller, conn: Connection, limit: Limit = 100,
                          cursor: str | None = None) -> dict[str, Any]:
     """The point's consent ledger, oldest first: each grant and withdrawal, how, when, from
     where, and the text the holder agreed to (those personal details for members only)."""

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import paging
-from dozor.api.deps import Caller, Connection
+from dozor.api.deps import Caller, Connection, Id
 from dozor.api.problems import invalid
 from dozor.api.recipients import conflict, merged, moment, owned, record, tagged
 from dozor.api.versions import check_version
@@ -52,13 +52,13 @@ async def create_policy(body: PolicySpec, caller: Caller, conn: Connection, requ
 
 
 @router.get("/policies/{policy_id}")
-async def get_policy(policy_id: int, caller: Caller, conn: Connection,
+async def get_policy(policy_id: Id, caller: Caller, conn: Connection,
                      response: Response) -> dict[str, Any]:
     return await _respond(conn, caller.org_id, policy_id, response)
 
 
 @router.patch("/policies/{policy_id}")
-async def patch_policy(policy_id: int, caller: Caller, conn: Connection, request: Request,
+async def patch_policy(policy_id: Id, caller: Caller, conn: Connection, request: Request,
                        response: Response, body: Annotated[dict[str, Any], Body()],
                        if_match: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """Change some fields (a JSON merge patch: ``null`` resets a field to its default)."""
@@ -73,7 +73,7 @@ async def patch_policy(policy_id: int, caller: Caller, conn: Connection, request
 
 
 @router.delete("/policies/{policy_id}", status_code=204)
-async def delete_policy(policy_id: int, caller: Caller, conn: Connection, request: Request,
+async def delete_policy(policy_id: Id, caller: Caller, conn: Connection, request: Request,
                         if_match: Annotated[str | None, Header()] = None) -> None:
     caller.require("member", write=True)
     row = await _row(conn, caller.org_id, policy_id)

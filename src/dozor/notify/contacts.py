@@ -61,7 +61,7 @@ class PointSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal[tuple(POINT_KINDS)]  # type: ignore[valid-type]
-    address: str = ""
+    address: str = Field("", max_length=500)
     events: list[Literal[EVENTS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["down", "up", "expiry"])
     active_hours: ActiveHoursSpec | None = None

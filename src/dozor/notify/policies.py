@@ -27,7 +27,8 @@ Names = list[Annotated[str, Field(min_length=1, max_length=200)]]
 class PolicySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    contact_ids: list[int] = Field(min_length=1, max_length=500)
+    contact_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=1,
+                                                                      max_length=500)
     all_monitors: bool = False
     monitor_names: Names = Field(default_factory=list, max_length=10_000)
     tags: Names = Field(default_factory=list, max_length=500)
