@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dozor.store import notify_tables as n
 
 Names = list[Annotated[str, Field(min_length=1, max_length=200)]]
+ContactId = Annotated[int, Field(ge=1, le=2**31 - 1)]  # ids are 32-bit on PostgreSQL
 
 
 class PolicySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    contact_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=1,
-                                                                      max_length=500)
+    contact_ids: list[ContactId] = Field(min_length=1, max_length=500)
     all_monitors: bool = False
     monitor_names: Names = Field(default_factory=list, max_length=10_000)
     tags: Names = Field(default_factory=list, max_length=500)
