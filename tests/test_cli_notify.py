@@ -51,6 +51,21 @@ def test_a_contact_adds_a_phone_and_confirms_it_with_the_code(
     assert "+48600100200" in listing and "confirmed" in listing and "15m" in listing
 
 
+def test_wrong_codes_count_even_though_the_command_fails(dozor: CliRunner,
+                                                       tmp_path: Path) -> None:
+    ok(dozor.invoke(main, ["contacts", "add", "ala"]))
+    ok(dozor.invoke(main, ["points", "add", "ala", "sms", "+48600100200"]))
+    ok(dozor.invoke(main, ["points", "verify", "1"]))
+    with sqlite3.connect(tmp_path / "var" / "dozor.db") as db:
+        [(subject,)] = db.execute("SELECT subject FROM messages").fetchall()
+    code = subject.rsplit(" ", 1)[1]
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(5):
+        assert "wrong code" in fails(dozor.invoke(main, ["points", "confirm", "1", wrong]))
+    assert "no confirmation is waiting" in fails(dozor.invoke(main, ["points", "confirm",
+                                                                     "1", code]))
+
+
 def test_bad_input_names_the_field_and_changes_nothing(dozor: CliRunner) -> None:
     assert "timezone" in fails(dozor.invoke(main, ["contacts", "add", "x", "--timezone",
                                                    "Mars/Base"]))
@@ -63,6 +78,14 @@ def test_bad_input_names_the_field_and_changes_nothing(dozor: CliRunner) -> None
                                                   "b@example.com"]))
     assert "a contact named" in fails(dozor.invoke(main, ["contacts", "add", "ala"]))
     assert ok(dozor.invoke(main, ["points", "list"])) == "(none)\n"
+
+
+def test_one_address_written_two_ways_is_one_point(dozor: CliRunner) -> None:
+    ok(dozor.invoke(main, ["contacts", "add", "ala"]))
+    ok(dozor.invoke(main, ["points", "add", "ala", "email", "ala@example.com"]))
+    assert "address" in fails(dozor.invoke(main, ["points", "add", "ala", "email",
+                                                  "Ala@Example.com"]))
+    assert ok(dozor.invoke(main, ["points", "list"])).count("ala@example.com") == 1
 
 
 def test_channels_are_validated_by_their_kind(dozor: CliRunner) -> None:

@@ -88,6 +88,9 @@ async def points_add(database: AsyncEngine, contact: str, kind: str, address: st
         contact_id = await contacts.find_contact(connection, ORG, contact)
         if contact_id is None:
             raise click.ClickException(f"contact: no contact named {contact!r}")
+        if spec.address and await contacts.find_point(connection, ORG, spec.kind,
+                                                      spec.address) is not None:
+            raise click.ClickException(f"address: a {kind} point with this address exists")
         point_id = await contacts.add_point(connection, ORG, contact_id, spec,
                                             datetime.now(UTC))
     click.echo(f"point {point_id} added (unconfirmed); send its code: "
@@ -104,7 +107,8 @@ async def points_verify(database: AsyncEngine, point_id: int) -> None:
         async with database.begin() as connection:
             started = await consent.start_verification(connection, point_id,
                                                        datetime.now(UTC), settings.public_url)
-            link = await _deep_link(connection, started.deep_link_token)
+            link = (await consent.deep_link_url(connection, started.deep_link_token)
+                    if started.deep_link_token else None)
     except consent.ConsentError as error:
         raise click.ClickException(str(error)) from None
     if started.method == "deep_link":
@@ -114,27 +118,21 @@ async def points_verify(database: AsyncEngine, point_id: int) -> None:
                    f"(valid until {started.expires_at:%H:%M} UTC)")
 
 
-async def _deep_link(connection: Any, token: str | None) -> str | None:
-    if token is None:
-        return None
-    c = n.notify_channels.c
-    config = (await connection.execute(select(c.config).where(c.kind == "telegram"))).scalar()
-    username = (config or {}).get("bot-username") or (config or {}).get("bot_username")
-    return f"https://t.me/{username}?start={token}" if username else f"/start {token}"
-
-
 @points_group.command("confirm")
 @click.argument("point_id", type=int)
 @click.argument("code")
 @with_database
 async def points_confirm(database: AsyncEngine, point_id: int, code: str) -> None:
     """Confirm a point with the code its holder received."""
-    try:
-        async with database.begin() as connection:
+    refused = None
+    async with database.begin() as connection:
+        try:
             await consent.confirm_code(connection, point_id, code, datetime.now(UTC),
                                        source="cli")
-    except consent.ConsentError as error:
-        raise click.ClickException(str(error)) from None
+        except consent.ConsentError as error:
+            refused = error  # caught inside: the transaction commits, so a wrong try counts
+    if refused is not None:
+        raise click.ClickException(str(refused))
     click.echo(f"point {point_id} confirmed")
 
 
@@ -149,11 +147,10 @@ async def points_list(database: AsyncEngine) -> None:
 
 
 def _point_status(row: dict[str, Any]) -> str:
-    if row["opted_out_at"]:
+    status = contacts.point_status(row)
+    if status == "opted_out":
         return f"opted out {when(row['opted_out_at'])}"
-    if row["failing_since"]:
-        return f"failing: {row['failing_reason']}"
-    return "confirmed" if row["confirmed_at"] else "unconfirmed"
+    return f"failing: {row['failing_reason']}" if status == "failing" else status
 
 
 @points_group.command("rm")

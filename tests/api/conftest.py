@@ -44,13 +44,17 @@ class Person:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-@pytest.fixture
-async def app(database_url: str, tmp_path: Path,
-              monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FastAPI]:
+@pytest.fixture(autouse=True)
+def fresh_limits_and_cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every API test, whichever way it runs the app."""
     ratelimit.clear_all()  # fresh limits per test: they are process-wide by design
     # Argon2 as configured costs half a second a hash here; tests hash hundreds.
     monkeypatch.setattr("dozor.api.security._hasher",
                         PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+async def app(database_url: str, tmp_path: Path) -> AsyncIterator[FastAPI]:
     settings = Settings.model_validate({"data_dir": tmp_path, "database_url": database_url,
                                         "signup": True, "public_url": PUBLIC_URL})
     app = create_app(settings)

@@ -13,6 +13,7 @@ import httpx
 from sqlalchemy import select
 
 from dozor.store import account_tables as a
+from dozor.store import notify_tables as n
 from dozor.store import tables as t
 from dozor.store.db import create_engine
 from tests.api.conftest import PASSWORD, Person
@@ -37,6 +38,15 @@ BODIES: dict[tuple[str, str], Any] = {
                                            "new_password": "a new passphrase"},
     ("POST", "/api/v1/members"): {"email": "newcomer@example.com", "role": "viewer"},
     ("PATCH", "/api/v1/members/{user_id}"): {"role": "viewer"},
+    ("POST", "/api/v1/contacts"): {"name": "intruder"},
+    ("PATCH", "/api/v1/contacts/{contact_id}"): {"name": "renamed"},
+    ("POST", "/api/v1/contacts/{contact_id}/points"): {"kind": "email",
+                                                       "address": "intruder@example.com"},
+    ("PATCH", "/api/v1/points/{point_id}"): {"priority": 9},
+    ("POST", "/api/v1/points/{point_id}/confirm"): {"code": "123456"},
+    ("POST", "/api/v1/policies"): {"name": "intruder", "contact_ids": [1],
+                                   "all_monitors": True},
+    ("PATCH", "/api/v1/policies/{policy_id}"): {"all_monitors": False},
 }
 # Routes that act on the caller's own account: allowed for anyone signed in, and they
 # touch only the caller's own rows (checked by the snapshot).
@@ -47,7 +57,9 @@ OWN = {("GET", "/api/v1/account"), ("GET", "/api/v1/tokens"), ("POST", "/api/v1/
        ("DELETE", "/api/v1/account/two-factor"), ("POST", "/api/v1/account/password"),
        ("POST", "/api/v1/account/email/confirmation"),
        ("POST", "/api/v1/account/email/confirm"), ("GET", "/api/v1/members"),
-       ("POST", "/api/v1/members")}
+       ("POST", "/api/v1/members"),
+       ("GET", "/api/v1/contacts"), ("POST", "/api/v1/contacts"), ("GET", "/api/v1/policies"),
+       ("POST", "/api/v1/policies")}
 # The viewer holds a read token, which changes nothing, even among OWN routes; logging
 # out is the exception (it ends a session, and a read token is none).
 READ_TOKEN_MAY = {("DELETE", "/api/v1/sessions/current")}
@@ -78,8 +90,13 @@ async def snapshot(database_url: str, org_id: int) -> list[Any]:
         sessions = (await connection.execute(
             select(a.sessions.c.token_hash).where(a.sessions.c.org_id == org_id)
             .order_by(a.sessions.c.token_hash))).all()
+        recipients = [(await connection.execute(
+            select(table).where(table.c.org_id == org_id).order_by(table.c.id))).all()
+            for table in (n.contacts, n.contact_points, n.alert_policies, n.verifications,
+                          n.consents, n.messages)]
     await engine.dispose()
-    return [list(monitors), list(tokens), list(members), list(sessions)]
+    return [list(monitors), list(tokens), list(members), list(sessions),
+            *map(list, recipients)]
 
 
 async def call(client: httpx.AsyncClient, method: str, path: str, ids: dict[str, int],
@@ -99,8 +116,17 @@ async def test_no_route_leaks_or_changes_another_organisations_data(
     monitor = (await client.post("/api/v1/monitors", headers=owner.headers, json={
         "name": "shop", "kind": "tcp", "host": "127.0.0.1", "port": 9})).json()
     tokens = (await client.get("/api/v1/tokens", headers=owner.headers)).json()["items"]
+    # Named after the monitor, so a list that leaks them shows "shop" to a stranger.
+    contact = (await client.post("/api/v1/contacts", headers=owner.headers,
+                                 json={"name": "shop on-call"})).json()
+    point = (await client.post(f"/api/v1/contacts/{contact['id']}/points",
+                               headers=owner.headers,
+                               json={"kind": "sms", "address": "+48600100200"})).json()
+    policy = (await client.post("/api/v1/policies", headers=owner.headers, json={
+        "name": "shop alerts", "contact_ids": [contact["id"]], "all_monitors": True})).json()
     me = (await client.get("/api/v1/account", headers=owner.headers)).json()
-    ids = {"monitor_id": monitor["id"], "token_id": tokens[0]["id"], "user_id": me["user"]["id"]}
+    ids = {"monitor_id": monitor["id"], "token_id": tokens[0]["id"], "user_id": me["user"]["id"],
+           "contact_id": contact["id"], "point_id": point["id"], "policy_id": policy["id"]}
     before = await snapshot(database_url, owner.org_id)
     walked = []
     routes = await api_routes(client)

@@ -88,8 +88,46 @@ async def test_confirmation_messages_are_rate_limited(engine: AsyncEngine) -> No
         await code_sent(engine, sms, NOW + timedelta(seconds=10))
     await code_sent(engine, sms, NOW + timedelta(minutes=2))
     await code_sent(engine, sms, NOW + timedelta(minutes=4))
-    with pytest.raises(consent.ConsentError, match="at most 3 confirmation messages an hour"):
+    with pytest.raises(consent.TooSoon, match="at most 3 confirmation messages an hour") as hour:
         await code_sent(engine, sms, NOW + timedelta(minutes=6))
+    assert hour.value.retry_after == timedelta(minutes=54).total_seconds()
+
+
+async def test_a_refused_confirmation_says_when_another_may_go(engine: AsyncEngine) -> None:
+    [sms] = await add_contact(engine, "ala", [{"kind": "sms", "address": "+48600100200"}],
+                              confirmed=False)
+    await code_sent(engine, sms)
+    with pytest.raises(consent.TooSoon) as gap:
+        await code_sent(engine, sms, NOW + timedelta(seconds=10))
+    assert gap.value.retry_after == 50.0
+
+
+async def test_a_code_sent_before_an_opt_out_cannot_undo_it(engine: AsyncEngine) -> None:
+    [sms] = await add_contact(engine, "ala", [{"kind": "sms", "address": "+48600100200"}],
+                              confirmed=False)
+    code = await code_sent(engine, sms)
+    async with engine.begin() as connection:
+        await consent.opt_out(connection, "sms", "+48600100200", "keyword", NOW)
+    with pytest.raises(consent.ConsentError, match="opted out"):
+        async with engine.begin() as connection:
+            await consent.confirm_code(connection, sms, code, NOW + timedelta(minutes=1))
+    assert (await point(engine, sms)).confirmed_at is None
+    assert [g.action for g in await ledger(engine)] == ["withdrawn"]
+
+
+async def test_a_failing_point_may_be_confirmed_again_and_is_no_longer_failing(
+        engine: AsyncEngine) -> None:
+    [sms] = await add_contact(engine, "ala", [{"kind": "sms", "address": "+48600100200"}])
+    with pytest.raises(consent.ConsentError, match="already confirmed"):
+        await code_sent(engine, sms)
+    async with engine.begin() as connection:
+        await connection.execute(update(n.contact_points).where(n.contact_points.c.id == sms)
+                                 .values(failing_since=NOW, failing_reason="unreachable"))
+    code = await code_sent(engine, sms, NOW + timedelta(minutes=1))
+    async with engine.begin() as connection:
+        await consent.confirm_code(connection, sms, code, NOW + timedelta(minutes=2))
+    again = await point(engine, sms)
+    assert (again.failing_since, again.confirmed_at) == (None, NOW + timedelta(minutes=2))
 
 
 async def test_an_email_link_confirms_and_a_telegram_deep_link_confirms_its_chat(

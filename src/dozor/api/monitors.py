@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dozor.api import paging, plans
 from dozor.api.deps import Caller, Connection, Id
 from dozor.api.problems import Problem, invalid
+from dozor.api.versions import check_version, etag
 from dozor.config.apply import apply_plan, make_plan
 from dozor.config.specs import MonitorSpec, SpecError, parse_monitor, spec_from_row, spec_to_mapping
 from dozor.config.yamlfile import ConfigFileError, load_text
@@ -61,7 +62,7 @@ async def create_monitor(caller: Caller, conn: Connection, response: Response,
                       errors=[{"field": "name", "message": "already used"}])
     monitor_id = await store.create_monitor(conn, spec, caller.org_id)
     view = _view(await _row(conn, caller.org_id, monitor_id))
-    response.headers["ETag"] = _etag(view["version"])
+    response.headers["ETag"] = etag(view["version"])
     response.headers["Location"] = f"/api/v1/monitors/{monitor_id}"
     return view
 
@@ -70,7 +71,7 @@ async def create_monitor(caller: Caller, conn: Connection, response: Response,
 async def get_monitor(monitor_id: Id, caller: Caller, conn: Connection,
                       response: Response) -> dict[str, Any]:
     view = _view(await _row(conn, caller.org_id, monitor_id))
-    response.headers["ETag"] = _etag(view["version"])
+    response.headers["ETag"] = etag(view["version"])
     return view
 
 
@@ -97,7 +98,7 @@ async def _change(conn: AsyncConnection, caller: Any, monitor_id: int, body: dic
                   if_match: str | None, response: Response) -> dict[str, Any]:
     caller.require("member", write=True)
     row = await _row(conn, caller.org_id, monitor_id)
-    _check_version(row, if_match)
+    check_version("monitor", row.revision, if_match)
     spec = _parse(body)
     await plans.check_monitor(conn, caller.org_id, spec.fields.interval, adding=False)
     other = await store.find_monitor(conn, spec.name, caller.org_id)
@@ -106,7 +107,7 @@ async def _change(conn: AsyncConnection, caller: Any, monitor_id: int, body: dic
                       errors=[{"field": "name", "message": "already used"}])
     await store.update_monitor(conn, monitor_id, spec, managed_by=row.managed_by)
     view = _view(await _row(conn, caller.org_id, monitor_id))
-    response.headers["ETag"] = _etag(view["version"])
+    response.headers["ETag"] = etag(view["version"])
     return view
 
 
@@ -134,7 +135,7 @@ async def delete_monitor(monitor_id: Id, caller: Caller, conn: Connection,
     caller.require("member", write=True)
     row = await _row(conn, caller.org_id, monitor_id)
     if if_match is not None:
-        _check_version(row, if_match)
+        check_version("monitor", row.revision, if_match)
     await store.delete_monitor(conn, monitor_id)
 
 
@@ -220,19 +221,6 @@ def _view(row: Any) -> dict[str, Any]:
             "last_latency_ms": row.last_latency_ms, "last_message": row.last_message,
             "open_incident_id": row.incident_id,
             "push_path": f"/ping/{row.push_token}" if row.push_token else None}
-
-
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _check_version(row: Any, if_match: str | None) -> None:
-    if if_match is None:
-        raise Problem(428, "send If-Match with the monitor's ETag (its version), so a "
-                      "change made meanwhile is not overwritten")
-    if if_match.strip().removeprefix("W/") not in (_etag(row.revision), "*"):
-        raise Problem(412, f"the monitor changed since (version {row.revision}); "
-                      "read it again and reapply your change")
 
 
 def _result(row: Any) -> dict[str, Any]:

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
+from typing import Any
 
 from dozor.api.problems import Problem
 
@@ -37,3 +39,17 @@ def decode(cursor: str | None, bounds: tuple[int, int] = ID_RANGE) -> int | None
         raise Problem(422, "cursor: not a cursor this API gave",
                       errors=[{"field": "cursor", "message": "invalid"}])
     return position
+
+
+def page(rows: Sequence[Any], limit: int) -> tuple[Sequence[Any], str | None]:
+    """Of ``limit + 1`` rows fetched in id order, the page and the cursor after it (None on
+    the last page).
+
+    >>> from types import SimpleNamespace as Row
+    >>> items, cursor = page([Row(id=1), Row(id=2), Row(id=3)], 2)
+    >>> [r.id for r in items], decode(cursor)
+    ([1, 2], 2)
+    """
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], encode(rows[limit - 1].id)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -54,6 +55,30 @@ def invalid(errors: Sequence[tuple[str, str]]) -> Problem:
     return Problem(422, summary, errors=fields)
 
 
+def invalid_input(errors: Sequence[Any]) -> Problem:
+    """422 for pydantic's errors (``ValidationError.errors()``), each naming its field."""
+    return invalid([_field(e.get("loc", ()), str(e.get("msg", "invalid"))) for e in errors])
+
+
+def _field(location: Sequence[Any], message: str) -> tuple[str, str]:
+    """A check of the whole model names its field in its message (``address: ...``).
+
+    >>> _field(("body",), "Value error, address: not a valid phone number")
+    ('address', 'not a valid phone number')
+    >>> _field(("body", "timezone"), "Value error, unknown time zone 'Mars'")
+    ('timezone', "unknown time zone 'Mars'")
+    """
+    path, message = _path(location), message.removeprefix("Value error, ")
+    head, sep, rest = message.partition(": ")
+    if sep and _FIELD.fullmatch(head):
+        path = f"{path}.{head}" if path else head
+        message = rest
+    return path, message
+
+
+_FIELD = re.compile(r"[a-z][a-z0-9_]*")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, error: Problem) -> JSONResponse:
@@ -61,8 +86,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
-        return invalid([(_path(e.get("loc", ())), str(e.get("msg", "invalid")))
-                        for e in error.errors()]).response()
+        return invalid_input(error.errors()).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -7,10 +7,13 @@ from fastapi import APIRouter, FastAPI
 from dozor.api import (
     account_email,
     accounts,
+    contacts,
     members,
     monitors,
     password_page,
     passwords,
+    points,
+    policies,
     problems,
     two_factor,
 )
@@ -20,7 +23,8 @@ PREFIX = "/api/v1"
 
 def install(app: FastAPI) -> None:
     api = APIRouter(prefix=PREFIX)
-    for module in (accounts, account_email, passwords, two_factor, members, monitors):
+    for module in (accounts, account_email, passwords, two_factor, members, monitors,
+                   contacts, points, policies):
         api.include_router(module.router)
     app.include_router(api)
     password_page.add_routes(app)

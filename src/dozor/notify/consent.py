@@ -39,6 +39,7 @@ MAX_TRIES = 5  # wrong codes before a verification is spent
 PER_POINT_PER_HOUR = 3
 PER_POINT_GAP = timedelta(seconds=60)
 PER_ORG_PER_HOUR = 20
+OPTED_OUT = "point: its holder opted out; they must add it again themselves"
 STOP_WORDS = frozenset({
     "STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "OPTOUT",
     "OPT OUT", "/STOP",
@@ -88,8 +89,9 @@ async def start_verification(connection: AsyncConnection, point_id: int, now: da
     """Send (through the outbox) a code to the point, or, for Telegram, make a deep link."""
     point = await _point(connection, point_id)
     if point.opted_out_at is not None:
-        raise ConsentError("point: its holder opted out; they must add it again themselves")
-    if point.confirmed_at is not None:
+        raise ConsentError(OPTED_OUT)
+    if point.confirmed_at is not None and point.failing_since is None:
+        # A failing point may be confirmed again: that is how it is known to work again.
         raise ConsentError("point: already confirmed")
     await _check_rate(connection, point, now)
     if point.kind == "telegram":
@@ -112,6 +114,15 @@ async def start_verification(connection: AsyncConnection, point_id: int, now: da
         f"verify:{point.id}:{verification_id}", text.subject, body, language, now)])
     await bulk.check_and_suspend(connection, point.org_id, now)
     return VerificationStarted(point.id, "code", now + CODE_LIFETIME)
+
+
+async def deep_link_url(connection: AsyncConnection, token: str) -> str:
+    """Where a Telegram point's holder confirms: the bot's ``t.me`` link with the token,
+    or the ``/start TOKEN`` command to send it when the bot's name is not configured."""
+    c = n.notify_channels.c
+    config = (await connection.execute(select(c.config).where(c.kind == "telegram"))).scalar()
+    username = (config or {}).get("bot-username") or (config or {}).get("bot_username")
+    return f"https://t.me/{username}?start={token}" if username else f"/start {token}"
 
 
 async def _deep_link(connection: AsyncConnection, point: Any,
@@ -210,6 +221,9 @@ async def _grant(connection: AsyncConnection, point_id: int, verification_id: in
                  method: str, shown: str, now: datetime, source: str | None,
                  user_agent: str | None) -> None:
     v, p = n.verifications.c, n.contact_points.c
+    if (await _point(connection, point_id)).opted_out_at is not None:
+        # A code or link sent before the holder opted out must not bring them back.
+        raise ConsentError(OPTED_OUT)
     await connection.execute(update(n.verifications)
                              .where(v.point_id == point_id, v.used_at.is_(None))
                              .values(used_at=now))

@@ -8,15 +8,16 @@ written two ways is one point.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dozor.notify import bulk
+from dozor.notify import bulk, policies
 from dozor.notify.hours import ActiveHoursSpec
 from dozor.notify.points import POINT_KINDS, normalise_address
 from dozor.notify.templates import LANGUAGES
@@ -60,7 +61,7 @@ class PointSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal[tuple(POINT_KINDS)]  # type: ignore[valid-type]
-    address: str = ""
+    address: str = Field("", max_length=500)
     events: list[Literal[EVENTS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["down", "up", "expiry"])
     active_hours: ActiveHoursSpec | None = None
@@ -111,6 +112,68 @@ async def add_point(connection: AsyncConnection, org_id: int, contact_id: int,
     return point_id
 
 
+async def update_contact(connection: AsyncConnection, contact_id: int,
+                         spec: ContactSpec) -> None:
+    c = n.contacts.c
+    await connection.execute(update(n.contacts).where(c.id == contact_id)
+                             .values(**spec.model_dump(), version=c.version + 1))
+
+
+def contact_fields(row: Any) -> dict[str, Any]:
+    """A stored contact as its spec's fields (what a change is merged onto)."""
+    return {key: getattr(row, key) for key in ContactSpec.model_fields}
+
+
+def point_fields(row: Any) -> dict[str, Any]:
+    """A stored point as its spec's fields (what a change is merged onto). A Telegram point
+    whose chat is not known yet has no address."""
+    return {key: getattr(row, key) for key in PointSpec.model_fields} | {
+        "address": shown_address(row.address) or ""}
+
+
+def shown_address(address: str) -> str | None:
+    """The address as people know it; None while a Telegram point waits for its chat.
+
+    >>> shown_address("+48600100200"), shown_address(PENDING_PREFIX + "0a1b")
+    ('+48600100200', None)
+    """
+    return None if address.startswith(PENDING_PREFIX) else address
+
+
+async def update_point(connection: AsyncConnection, point_id: int, spec: PointSpec) -> None:
+    """Change how a point is used. Its kind and address stay: a new address is a new point,
+    which needs its own confirmation."""
+    p = n.contact_points.c
+    await connection.execute(update(n.contact_points).where(p.id == point_id).values(
+        events=list(spec.events), priority=spec.priority, secret=spec.secret,
+        active_hours=spec.active_hours.to_json() if spec.active_hours else None,
+        outside_hours=spec.outside_hours, escalation_minutes=spec.escalation_minutes,
+        version=p.version + 1))
+
+
+def point_status(point: Mapping[str, Any]) -> str:
+    """``opted_out``, ``failing``, ``confirmed`` or ``unconfirmed`` (the first that holds):
+    an opt-out outweighs everything, and a failing point gets nothing until confirmed again.
+
+    >>> point_status({"confirmed_at": 1, "opted_out_at": None, "failing_since": None})
+    'confirmed'
+    """
+    if point["opted_out_at"] is not None:
+        return "opted_out"
+    if point["failing_since"] is not None:
+        return "failing"
+    return "confirmed" if point["confirmed_at"] is not None else "unconfirmed"
+
+
+async def find_point(connection: AsyncConnection, org_id: int, kind: str,
+                     address: str) -> int | None:
+    """The organisation's point with this (normalised) address, if it has one."""
+    p = n.contact_points.c
+    found = await connection.execute(select(p.id).where(
+        p.org_id == org_id, p.kind == kind, p.address == address))
+    return found.scalar_one_or_none()
+
+
 async def find_contact(connection: AsyncConnection, org_id: int, name: str) -> int | None:
     c = n.contacts.c
     found = await connection.execute(select(c.id).where(c.org_id == org_id, c.name == name))
@@ -126,6 +189,14 @@ async def list_points(connection: AsyncConnection, org_id: int) -> list[dict[str
         .join(n.contacts, c.id == p.contact_id).where(p.org_id == org_id)
         .order_by(c.name, p.priority, p.id))
     return [dict(row) for row in rows.mappings()]
+
+
+async def remove_contact(connection: AsyncConnection, org_id: int, contact_id: int) -> None:
+    """Remove a contact with their points (the consent ledger keeps its records), and take
+    them out of the policies that name them."""
+    await policies.forget_contact(connection, org_id, contact_id)
+    c = n.contacts.c
+    await connection.execute(delete(n.contacts).where(c.id == contact_id, c.org_id == org_id))
 
 
 async def remove_point(connection: AsyncConnection, org_id: int, point_id: int) -> bool:

@@ -26,6 +26,7 @@ from dozor.engine.transitions import StateChange
 from dozor.notify import outbox
 from dozor.notify.hours import ActiveHours
 from dozor.notify.outbox import NewMessage
+from dozor.notify.policies import covers
 from dozor.notify.templates import render
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
@@ -177,9 +178,9 @@ async def _policy_contacts(connection: AsyncConnection, change: StateChange) -> 
     tags = set((await connection.execute(
         select(t.monitors.c.tags).where(t.monitors.c.id == change.monitor_id))).scalar() or [])
     chosen: set[int] = set()
-    for contact_ids, all_monitors, names, policy_tags in policies:
-        if all_monitors or change.monitor_name in names or tags & set(policy_tags):
-            chosen.update(contact_ids)
+    for policy in policies:
+        if covers(policy, change.monitor_name, tags):
+            chosen.update(policy.contact_ids)
     return chosen
 
 

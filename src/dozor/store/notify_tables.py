@@ -24,6 +24,12 @@ from sqlalchemy import (
 
 from dozor.store.tables import UTCDateTime, _created, metadata
 
+
+def _version() -> Column[int]:
+    """Bumped by every change made through the API: its ETag, checked against If-Match."""
+    return Column("version", Integer, nullable=False, default=1, server_default="1")
+
+
 contacts = Table(
     "contacts", metadata,
     Column("id", Integer, primary_key=True),
@@ -32,6 +38,7 @@ contacts = Table(
     Column("timezone", String(64), nullable=False, default="UTC"),
     Column("language", String(8), nullable=False, default="en"),
     Column("is_owner", Boolean, nullable=False, default=False),  # hears about failing points
+    _version(),
     _created(),
     UniqueConstraint("org_id", "name"),
     sqlite_autoincrement=True,
@@ -55,6 +62,7 @@ contact_points = Table(
     Column("failing_since", UTCDateTime),
     Column("failing_reason", Text),
     Column("unsubscribe_token", String(64), nullable=False, unique=True),
+    _version(),
     _created(),
     UniqueConstraint("org_id", "kind", "address"),
     Index("ix_contact_points_kind_address", "kind", "address"),
@@ -119,6 +127,7 @@ alert_policies = Table(
     Column("all_monitors", Boolean, nullable=False, default=False),
     Column("monitor_names", JSON, nullable=False),
     Column("tags", JSON, nullable=False),
+    _version(),
     _created(),
     UniqueConstraint("org_id", "name"),
 )
