@@ -147,7 +147,7 @@ class Engine:
             states = await _load_states(connection, [r.id for r in rows if r.id not in
                                                      self.monitors], everything=first)
             windows = await store.list_maintenance(connection)
-        self.evaluator.set_windows(_window(w) for w in windows)
+        self.evaluator.set_windows((w.org_id, _window(w)) for w in windows)
         for monitor_id in set(self.monitors) - present:
             self._drop(monitor_id)
         for row in rows:
