@@ -12,13 +12,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import paging, plans
 from dozor.api.deps import Caller, Connection, Id
+from dozor.api.paging import Limit, aware
 from dozor.api.problems import Problem, invalid
+from dozor.api.versions import check_version, etag
 from dozor.config.apply import apply_plan, make_plan
 from dozor.config.specs import MonitorSpec, SpecError, parse_monitor, spec_from_row, spec_to_mapping
 from dozor.config.yamlfile import ConfigFileError, load_text
@@ -29,7 +31,6 @@ from dozor.store import queries
 from dozor.store import tables as t
 
 router = APIRouter(tags=["monitors"])
-Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.get("/monitors")
@@ -61,7 +62,7 @@ async def create_monitor(caller: Caller, conn: Connection, response: Response,
                       errors=[{"field": "name", "message": "already used"}])
     monitor_id = await store.create_monitor(conn, spec, caller.org_id)
     view = _view(await _row(conn, caller.org_id, monitor_id))
-    response.headers["ETag"] = _etag(view["version"])
+    response.headers["ETag"] = etag(view["version"])
     response.headers["Location"] = f"/api/v1/monitors/{monitor_id}"
     return view
 
@@ -70,7 +71,7 @@ async def create_monitor(caller: Caller, conn: Connection, response: Response,
 async def get_monitor(monitor_id: Id, caller: Caller, conn: Connection,
                       response: Response) -> dict[str, Any]:
     view = _view(await _row(conn, caller.org_id, monitor_id))
-    response.headers["ETag"] = _etag(view["version"])
+    response.headers["ETag"] = etag(view["version"])
     return view
 
 
@@ -97,7 +98,7 @@ async def _change(conn: AsyncConnection, caller: Any, monitor_id: int, body: dic
                   if_match: str | None, response: Response) -> dict[str, Any]:
     caller.require("member", write=True)
     row = await _row(conn, caller.org_id, monitor_id)
-    _check_version(row, if_match)
+    check_version(row.revision, if_match, "monitor")
     spec = _parse(body)
     await plans.check_monitor(conn, caller.org_id, spec.fields.interval, adding=False)
     other = await store.find_monitor(conn, spec.name, caller.org_id)
@@ -106,7 +107,7 @@ async def _change(conn: AsyncConnection, caller: Any, monitor_id: int, body: dic
                       errors=[{"field": "name", "message": "already used"}])
     await store.update_monitor(conn, monitor_id, spec, managed_by=row.managed_by)
     view = _view(await _row(conn, caller.org_id, monitor_id))
-    response.headers["ETag"] = _etag(view["version"])
+    response.headers["ETag"] = etag(view["version"])
     return view
 
 
@@ -134,7 +135,7 @@ async def delete_monitor(monitor_id: Id, caller: Caller, conn: Connection,
     caller.require("member", write=True)
     row = await _row(conn, caller.org_id, monitor_id)
     if if_match is not None:
-        _check_version(row, if_match)
+        check_version(row.revision, if_match, "monitor")
     await store.delete_monitor(conn, monitor_id)
 
 
@@ -170,9 +171,7 @@ async def results(monitor_id: Id, caller: Caller, conn: Connection, limit: Limit
     if start is not None:
         query = query.where(r.at >= _ms(start))
     rows = (await conn.execute(query.limit(limit + 1))).all()
-    more = len(rows) > limit
-    return {"items": [_result(row) for row in rows[:limit]],
-            "next_cursor": paging.encode(rows[limit - 1].at) if more else None}
+    return paging.page(rows, limit, _result, lambda row: int(row.at))
 
 
 @router.get("/monitors/{monitor_id}/uptime")
@@ -183,7 +182,7 @@ async def uptime(monitor_id: Id, caller: Caller, conn: Connection,
     await _row(conn, caller.org_id, monitor_id)
     now = datetime.now(UTC)
     if start is not None or end is not None:
-        windows = {"range": (_aware(start) or now - timedelta(days=1), _aware(end) or now)}
+        windows = {"range": (aware(start) or now - timedelta(days=1), aware(end) or now)}
     else:
         windows = {label: (now - span, now) for label, span in
                    (("24h", timedelta(days=1)), ("7d", timedelta(days=7)),
@@ -222,19 +221,6 @@ def _view(row: Any) -> dict[str, Any]:
             "push_path": f"/ping/{row.push_token}" if row.push_token else None}
 
 
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _check_version(row: Any, if_match: str | None) -> None:
-    if if_match is None:
-        raise Problem(428, "send If-Match with the monitor's ETag (its version), so a "
-                      "change made meanwhile is not overwritten")
-    if if_match.strip().removeprefix("W/") not in (_etag(row.revision), "*"):
-        raise Problem(412, f"the monitor changed since (version {row.revision}); "
-                      "read it again and reapply your change")
-
-
 def _result(row: Any) -> dict[str, Any]:
     return {"at": datetime.fromtimestamp(row.at / 1000, UTC).isoformat(),
             "location_id": row.location_id, "status": ResultStatus(row.status).name.lower(),
@@ -251,10 +237,5 @@ def _rollup(rollup: Rollup) -> dict[str, Any]:
 
 
 def _ms(value: datetime | None) -> int | None:
-    return int(_aware(value).timestamp() * 1000) if value is not None else None  # type: ignore[union-attr]
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    moment = aware(value)
+    return int(moment.timestamp() * 1000) if moment is not None else None

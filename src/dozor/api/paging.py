@@ -1,4 +1,5 @@
-"""Cursor pagination: an opaque cursor carries where the last page ended.
+"""Cursor pagination: an opaque cursor carries where the last page ended; and the time
+range filters that paged lists share.
 
 >>> decode(encode(42))
 42
@@ -7,8 +8,19 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from dozor.api.problems import Problem
+from fastapi import Query
+
+from dozor.api.problems import Problem, invalid
+
+Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+Start = Annotated[datetime | None, Query(description="from this moment (UTC unless an "
+                                                     "offset is given)")]
+End = Annotated[datetime | None, Query(description="until this moment, not included")]
 
 
 def encode(position: int) -> str:
@@ -37,3 +49,27 @@ def decode(cursor: str | None, bounds: tuple[int, int] = ID_RANGE) -> int | None
         raise Problem(422, "cursor: not a cursor this API gave",
                       errors=[{"field": "cursor", "message": "invalid"}])
     return position
+
+
+def page(rows: Sequence[Any], limit: int, view: Callable[[Any], dict[str, Any]],
+         position: Callable[[Any], int] = lambda row: int(row.id)) -> dict[str, Any]:
+    """A page from up to ``limit + 1`` rows: the extra row only says there is more."""
+    more = len(rows) > limit
+    return {"items": [view(row) for row in rows[:limit]],
+            "next_cursor": encode(position(rows[limit - 1])) if more else None}
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A time given without an offset is UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def time_range(start: datetime | None, end: datetime | None
+               ) -> tuple[datetime | None, datetime | None]:
+    """``start`` and ``end`` as UTC-aware times; 422 naming ``end`` when it is not later."""
+    start, end = aware(start), aware(end)
+    if start is not None and end is not None and end <= start:
+        raise invalid([("end", "must be after start")])
+    return start, end
