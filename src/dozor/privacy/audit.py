@@ -15,6 +15,9 @@ ACTIONS = frozenset({
     "signup", "login", "login_failed", "logout", "token_created", "token_revoked",
     "password_changed", "password_reset", "email_confirmed", "totp_enabled",
     "member_added", "member_removed", "role_changed", "export", "erasure",
+    # Acts that silence alerts: acknowledging cancels escalations, a window suspends checks.
+    "incident_acknowledged", "maintenance_created", "maintenance_changed",
+    "maintenance_deleted",
 })
 
 
