@@ -146,8 +146,8 @@ async def _names_of_ids(conn: AsyncConnection, org_id: int, ids: object) -> list
     if not isinstance(ids, list) or not all(type(i) is int for i in ids):
         raise invalid([("monitor-ids", "must be a list of monitor ids")])
     m = t.monitors.c
-    found = dict((await conn.execute(select(m.id, m.name).where(
-        m.org_id == org_id, m.id.in_(ids)))).tuples().all())
+    found: dict[int, str] = {row.id: row.name for row in await conn.execute(
+        select(m.id, m.name).where(m.org_id == org_id, m.id.in_(ids)))}
     missing = [(f"monitor-ids.{i}", f"no monitor {monitor_id}")
                for i, monitor_id in enumerate(ids) if monitor_id not in found]
     if missing:  # another organisation's monitor is as absent as a missing one
@@ -161,7 +161,7 @@ async def _ids_by_name(conn: AsyncConnection, org_id: int, names: set[str]) -> d
     m = t.monitors.c
     rows = await conn.execute(select(m.name, m.id).where(m.org_id == org_id,
                                                          m.name.in_(sorted(names))))
-    return dict(rows.tuples().all())
+    return {row.name: row.id for row in rows}
 
 
 async def _name_free(conn: AsyncConnection, org_id: int, name: str,
