@@ -38,14 +38,15 @@ async def list_messages(caller: Caller, conn: Connection, limit: Limit = 100,
     m = n.messages.c
     query = _messages().where(m.org_id == caller.org_id).order_by(m.id.desc())
     before = paging.decode(cursor)
-    for condition, wanted in ((m.id < before, before), (m.status == state, state),
-                              (m.contact_id == contact_id, contact_id),
-                              (m.point_id == point_id, point_id),
-                              (m.incident_id == incident_id, incident_id),
-                              (m.monitor_id == monitor_id, monitor_id),
-                              (m.created_at >= start, start), (m.created_at < end, end)):
-        if wanted is not None:
-            query = query.where(condition)
+    equal = ((m.status, state), (m.contact_id, contact_id), (m.point_id, point_id),
+             (m.incident_id, incident_id), (m.monitor_id, monitor_id))
+    query = query.where(*(column == value for column, value in equal if value is not None))
+    if before is not None:
+        query = query.where(m.id < before)
+    if start is not None:
+        query = query.where(m.created_at >= start)
+    if end is not None:
+        query = query.where(m.created_at < end)
     rows = (await conn.execute(query.limit(limit + 1))).all()
     return paging.page(rows, limit, _view)
 
