@@ -13,11 +13,15 @@ import httpx
 from sqlalchemy import select
 
 from dozor.store import account_tables as a
+from dozor.store import notify_tables as n
 from dozor.store import tables as t
 from dozor.store.db import create_engine
+from dozor.store.incident_tables import incident_acknowledgements, incident_comments
+from tests.api import seed
 from tests.api.conftest import Person
 
 PUBLIC = {("POST", "/api/v1/signup"), ("POST", "/api/v1/sessions")}
+WINDOW = {"name": "intruder", "cron": "0 3 * * *", "duration": "1h", "all-monitors": True}
 # A valid body for each route that takes one, so that authorisation, not validation, is
 # what refuses the call.
 BODIES: dict[tuple[str, str], Any] = {
@@ -29,6 +33,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/monitors/apply"): "monitors:\n  - name: x\n    kind: tcp\n"
                                         "    host: 127.0.0.1\n    port: 9\n",
     ("POST", "/api/v1/tokens"): {"name": "stolen"},
+    ("POST", "/api/v1/maintenance"): WINDOW,
+    ("PUT", "/api/v1/maintenance/{window_id}"): WINDOW,
+    ("PATCH", "/api/v1/maintenance/{window_id}"): {"duration": "2h"},
+    ("POST", "/api/v1/incidents/{incident_id}/comments"): {"body": "intruder"},
     ("POST", "/api/v1/account/two-factor/confirm"): {"code": "123456"},
 }
 # Routes that act on the caller's own account: allowed for anyone signed in, and they
@@ -36,7 +44,9 @@ BODIES: dict[tuple[str, str], Any] = {
 OWN = {("GET", "/api/v1/account"), ("GET", "/api/v1/tokens"), ("POST", "/api/v1/tokens"),
        ("DELETE", "/api/v1/sessions/current"), ("POST", "/api/v1/account/two-factor"),
        ("POST", "/api/v1/account/two-factor/confirm"), ("GET", "/api/v1/monitors"),
-       ("POST", "/api/v1/monitors"), ("POST", "/api/v1/monitors/apply")}
+       ("POST", "/api/v1/monitors"), ("POST", "/api/v1/monitors/apply"),
+       ("GET", "/api/v1/incidents"), ("GET", "/api/v1/maintenance"),
+       ("POST", "/api/v1/maintenance"), ("GET", "/api/v1/messages"), ("GET", "/api/v1/audit")}
 
 
 async def api_routes(client: httpx.AsyncClient) -> list[tuple[str, str]]:
@@ -48,16 +58,40 @@ async def api_routes(client: httpx.AsyncClient) -> list[tuple[str, str]]:
 
 async def snapshot(database_url: str, org_id: int) -> list[Any]:
     engine = create_engine(database_url)
+    m, w, c = t.monitors.c, t.maintenance_windows.c, incident_comments.c
     async with engine.connect() as connection:
-        monitors = (await connection.execute(
-            select(t.monitors.c.id, t.monitors.c.name, t.monitors.c.revision,
-                   t.monitors.c.paused, t.monitors.c.config)
-            .where(t.monitors.c.org_id == org_id).order_by(t.monitors.c.id))).all()
-        tokens = (await connection.execute(
+        rows = [(await connection.execute(query)).all() for query in (
+            select(m.id, m.name, m.revision, m.paused, m.config)
+            .where(m.org_id == org_id).order_by(m.id),
             select(a.api_tokens.c.id, a.api_tokens.c.revoked_at)
-            .where(a.api_tokens.c.org_id == org_id))).all()
+            .where(a.api_tokens.c.org_id == org_id),
+            select(w.id, w.name, w.revision).where(w.org_id == org_id).order_by(w.id),
+            select(t.incidents.c.id, t.incidents.c.closed_at)
+            .where(t.incidents.c.org_id == org_id).order_by(t.incidents.c.id),
+            select(incident_acknowledgements).where(
+                incident_acknowledgements.c.org_id == org_id),
+            select(c.id, c.body).where(c.org_id == org_id).order_by(c.id),
+            select(n.messages.c.id, n.messages.c.status)
+            .where(n.messages.c.org_id == org_id).order_by(n.messages.c.id))]
     await engine.dispose()
-    return [list(monitors), list(tokens)]
+    return [list(r) for r in rows]
+
+
+async def owners_incident(client: httpx.AsyncClient, owner: Person, database_url: str,
+                          monitor_id: int) -> dict[str, int]:
+    """An incident of the owner's monitor, with an alert waiting, a comment, and a
+    maintenance window: all of them say "shop", so a leak shows."""
+    async with seed.database(database_url) as db:
+        incident_id = await seed.incident(db, owner.org_id, monitor_id, cause="shop down")
+        message_id = await seed.message(db, owner.org_id, contact_id=None, point_id=None,
+                                        incident_id=incident_id)
+    await client.post(f"/api/v1/incidents/{incident_id}/comments", headers=owner.headers,
+                      json={"body": "shop: restarting"})
+    window = await client.post("/api/v1/maintenance", headers=owner.headers, json={
+        "name": "shop nightly", "cron": "0 3 * * *", "duration": "1h", "monitors": ["shop"]})
+    assert window.status_code == 201, window.text
+    return {"incident_id": incident_id, "message_id": message_id,
+            "window_id": window.json()["id"]}
 
 
 async def call(client: httpx.AsyncClient, method: str, path: str, ids: dict[str, int],
@@ -77,7 +111,8 @@ async def test_no_route_leaks_or_changes_another_organisations_data(
     monitor = (await client.post("/api/v1/monitors", headers=owner.headers, json={
         "name": "shop", "kind": "tcp", "host": "127.0.0.1", "port": 9})).json()
     tokens = (await client.get("/api/v1/tokens", headers=owner.headers)).json()["items"]
-    ids = {"monitor_id": monitor["id"], "token_id": tokens[0]["id"]}
+    ids = {"monitor_id": monitor["id"], "token_id": tokens[0]["id"],
+           **await owners_incident(client, owner, database_url, monitor["id"])}
     before = await snapshot(database_url, owner.org_id)
     walked = []
     routes = await api_routes(client)
