@@ -54,7 +54,7 @@ async def test_incidents_are_listed_newest_first_and_filtered(
 async def test_bad_filters_name_the_field(client: httpx.AsyncClient, owner: Person) -> None:
     for query, field in (("?state=sleeping", "state"), ("?monitor_id=x", "monitor_id"),
                          ("?start=2026-01-02&end=2026-01-01", "end"), ("?cursor=!!", "cursor"),
-                         ("?limit=0", "limit")):
+                         ("?limit=0", "limit"), ("?end=9999-12-31T23:00:00-05:00", "end")):
         answer = await client.get(f"/api/v1/incidents{query}", headers=owner.headers)
         assert answer.status_code == 422, query
         assert answer.headers["content-type"] == "application/problem+json"
@@ -162,6 +162,7 @@ async def test_a_blank_or_unknown_comment_field_is_refused(
         incident_id = await seed.incident(db, owner.org_id, shop)
     url = f"/api/v1/incidents/{incident_id}/comments"
     bodies: list[tuple[Any, str]] = [({"body": "   "}, "body"), ({}, "body"),
+                                     ({"body": "a\x00b"}, "body"),
                                      ({"body": "x", "author": 2}, "author")]
     for body, field in bodies:
         answer = await client.post(url, json=body, headers=owner.headers)

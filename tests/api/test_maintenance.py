@@ -92,6 +92,12 @@ async def test_monitors_are_targeted_by_id_name_or_tag(client: httpx.AsyncClient
       "end": "2026-01-01T00:00:00Z"}, "end"),
     ({"colour": "red"}, "colour"),
     ({"name": ""}, "name"),
+    ({"name": "a\x00b"}, "name"),  # PostgreSQL refuses NUL in text
+    ({"tags": ["web\nEVIL"]}, "tags.0"),
+    ({"cron": "0 0 30 2 *"}, "cron"),  # valid, but no date matches it
+    ({"duration": "400d"}, "duration"),
+    ({"cron": None, "duration": None, "start": "0001-01-01T00:30:00",
+      "end": "0001-01-01T01:00:00"}, "start"),  # before year 1 in UTC
 ])
 async def test_a_bad_window_names_the_field_and_changes_nothing(
         client: httpx.AsyncClient, owner: Person, change: dict[str, Any], field: str) -> None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import paging
-from dozor.api.deps import Caller, Connection
+from dozor.api.deps import Caller, Connection, Id, IdFilter
 from dozor.api.paging import Cursor, End, Limit, Start
 from dozor.api.problems import Problem
 from dozor.api.security import Principal, client_ip
@@ -36,16 +36,18 @@ class NewComment(BaseModel):
 
     @field_validator("body")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
+    def _plain_text(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
+        if any(ord(c) < 32 and c not in "\n\r\t" for c in value):  # PostgreSQL refuses NUL
+            raise ValueError("must not contain control characters")
         return value.strip()
 
 
 @router.get("/incidents")
 async def list_incidents(caller: Caller, conn: Connection, limit: Limit = 100,
                          cursor: Cursor = None, state: Literal["open", "closed"] | None = None,
-                         monitor_id: int | None = None, start: Start = None,
+                         monitor_id: IdFilter = None, start: Start = None,
                          end: End = None) -> dict[str, Any]:
     """Incidents newest first; ``start`` and ``end`` keep those open at some moment
     between them."""
@@ -57,13 +59,13 @@ async def list_incidents(caller: Caller, conn: Connection, limit: Limit = 100,
 
 
 @router.get("/incidents/{incident_id}")
-async def get_incident(incident_id: int, caller: Caller, conn: Connection) -> dict[str, Any]:
+async def get_incident(incident_id: Id, caller: Caller, conn: Connection) -> dict[str, Any]:
     """An incident with the monitor's state changes during it, and its comments."""
     return await _detail(conn, await _incident(conn, caller, incident_id))
 
 
 @router.post("/incidents/{incident_id}/acknowledge")
-async def acknowledge(incident_id: int, caller: Caller, conn: Connection,
+async def acknowledge(incident_id: Id, caller: Caller, conn: Connection,
                       request: Request) -> dict[str, Any]:
     """Acknowledge an open incident and cancel its alerts not sent yet. Acknowledging
     again changes nothing: the first acknowledgement stands."""
@@ -85,7 +87,7 @@ async def acknowledge(incident_id: int, caller: Caller, conn: Connection,
 
 
 @router.get("/incidents/{incident_id}/comments")
-async def list_comments(incident_id: int, caller: Caller, conn: Connection,
+async def list_comments(incident_id: Id, caller: Caller, conn: Connection,
                         limit: Limit = 100, cursor: Cursor = None) -> dict[str, Any]:
     """An incident's comments, oldest first."""
     await _incident(conn, caller, incident_id)
@@ -95,7 +97,7 @@ async def list_comments(incident_id: int, caller: Caller, conn: Connection,
 
 
 @router.post("/incidents/{incident_id}/comments", status_code=201)
-async def add_comment(incident_id: int, body: NewComment, caller: Caller, conn: Connection,
+async def add_comment(incident_id: Id, body: NewComment, caller: Caller, conn: Connection,
                       response: Response) -> dict[str, Any]:
     caller.require("member", write=True)
     incident = await _incident(conn, caller, incident_id)

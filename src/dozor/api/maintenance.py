@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import paging
-from dozor.api.deps import Caller, Connection
+from dozor.api.deps import MAX_ID, Caller, Connection, Id
 from dozor.api.paging import Cursor, Limit
 from dozor.api.problems import Problem, invalid
 from dozor.api.security import Principal, client_ip
@@ -68,13 +68,13 @@ async def create_window(body: Window, caller: Caller, conn: Connection, request:
 
 
 @router.get("/maintenance/{window_id}")
-async def get_window(window_id: int, caller: Caller, conn: Connection,
+async def get_window(window_id: Id, caller: Caller, conn: Connection,
                      response: Response) -> dict[str, Any]:
     return await _respond(conn, caller, window_id, response)
 
 
 @router.put("/maintenance/{window_id}")
-async def replace_window(window_id: int, body: Window, caller: Caller, conn: Connection,
+async def replace_window(window_id: Id, body: Window, caller: Caller, conn: Connection,
                          request: Request, response: Response,
                          if_match: IfMatch = None) -> dict[str, Any]:
     """Replace a window with this body (send every field you want to keep)."""
@@ -85,7 +85,7 @@ async def replace_window(window_id: int, body: Window, caller: Caller, conn: Con
 
 
 @router.patch("/maintenance/{window_id}")
-async def patch_window(window_id: int, body: Window, caller: Caller, conn: Connection,
+async def patch_window(window_id: Id, body: Window, caller: Caller, conn: Connection,
                        request: Request, response: Response,
                        if_match: IfMatch = None) -> dict[str, Any]:
     """Change some fields (a JSON merge patch: ``null`` removes a field). Giving
@@ -101,7 +101,7 @@ async def patch_window(window_id: int, body: Window, caller: Caller, conn: Conne
 
 
 @router.delete("/maintenance/{window_id}", status_code=204)
-async def delete_window(window_id: int, caller: Caller, conn: Connection, request: Request,
+async def delete_window(window_id: Id, caller: Caller, conn: Connection, request: Request,
                         if_match: IfMatch = None) -> None:
     caller.require("member", write=True)
     row = await _row(conn, caller.org_id, window_id)
@@ -143,7 +143,7 @@ async def _spec(conn: AsyncConnection, org_id: int, body: dict[str, Any]) -> Mai
 
 
 async def _names_of_ids(conn: AsyncConnection, org_id: int, ids: object) -> list[str]:
-    if not isinstance(ids, list) or not all(type(i) is int for i in ids):
+    if not isinstance(ids, list) or not all(type(i) is int and 1 <= i <= MAX_ID for i in ids):
         raise invalid([("monitor-ids", "must be a list of monitor ids")])
     m = t.monitors.c
     found: dict[int, str] = {row.id: row.name for row in await conn.execute(

@@ -16,7 +16,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import paging
-from dozor.api.deps import Caller, Connection
+from dozor.api.deps import Caller, Connection, Id, IdFilter
 from dozor.api.paging import Cursor, End, Limit, Start
 from dozor.api.problems import Problem
 from dozor.store import notify_tables as n
@@ -30,8 +30,8 @@ PRIVATE_TEXT = frozenset({"verification"})  # events whose text carries a secret
 @router.get("/messages")
 async def list_messages(caller: Caller, conn: Connection, limit: Limit = 100,
                         cursor: Cursor = None, state: Status | None = None,
-                        contact_id: int | None = None, point_id: int | None = None,
-                        incident_id: int | None = None, monitor_id: int | None = None,
+                        contact_id: IdFilter = None, point_id: IdFilter = None,
+                        incident_id: IdFilter = None, monitor_id: IdFilter = None,
                         start: Start = None, end: End = None) -> dict[str, Any]:
     """Messages newest first, created within [start, end)."""
     start, end = paging.time_range(start, end)
@@ -52,7 +52,7 @@ async def list_messages(caller: Caller, conn: Connection, limit: Limit = 100,
 
 
 @router.get("/messages/{message_id}")
-async def get_message(message_id: int, caller: Caller, conn: Connection) -> dict[str, Any]:
+async def get_message(message_id: Id, caller: Caller, conn: Connection) -> dict[str, Any]:
     """One message with every event of its delivery, oldest first."""
     m = n.messages.c
     row = (await conn.execute(_messages().where(m.id == message_id,

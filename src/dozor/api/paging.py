@@ -68,8 +68,17 @@ def aware(value: datetime | None) -> datetime | None:
 
 def time_range(start: datetime | None, end: datetime | None
                ) -> tuple[datetime | None, datetime | None]:
-    """``start`` and ``end`` as UTC-aware times; 422 naming ``end`` when it is not later."""
-    start, end = aware(start), aware(end)
+    """``start`` and ``end`` in UTC; a 422 naming the field that is out of range, or
+    ``end`` when it is not later than ``start``."""
+    start, end = _utc(start, "start"), _utc(end, "end")
     if start is not None and end is not None and end <= start:
         raise invalid([("end", "must be after start")])
     return start, end
+
+
+def _utc(value: datetime | None, field: str) -> datetime | None:
+    moment = aware(value)
+    try:
+        return moment.astimezone(UTC) if moment is not None else None
+    except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is before the first UTC year
+        raise invalid([(field, "out of range")]) from None

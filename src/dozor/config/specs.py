@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,7 +33,7 @@ from pydantic import (
 
 from dozor.checks import CheckConfig, get_check
 from dozor.core.durations import format_duration
-from dozor.validation import Duration
+from dozor.validation import Duration, Label
 
 Path = tuple[str | int, ...]
 
@@ -64,14 +64,14 @@ class _Spec(BaseModel):
 class MonitorFields(_Spec):
     """The keys every monitor has, whatever its kind."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Label = Field(min_length=1, max_length=200)
     kind: str
     interval: Duration = timedelta(seconds=60)
     retry_interval: Duration | None = None
     timeout: Duration | None = None
     confirm_after: int | None = Field(None, ge=1, le=50)  # None: the kind's default
     recover_after: int = Field(1, ge=1, le=50)
-    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
+    tags: list[Annotated[Label, Field(min_length=1, max_length=64)]] = []
     paused: bool = False
 
     @model_validator(mode="after")
@@ -204,14 +204,14 @@ def spec_to_mapping(spec: MonitorSpec) -> dict[str, Any]:
 class MaintenanceSpec(_Spec):
     """A one-off window (start, end) or a recurring one (cron, duration), in a time zone."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Label = Field(min_length=1, max_length=200)
     start: datetime | None = None
     end: datetime | None = None
     cron: str | None = None
     duration: Duration | None = None
     timezone: str = "UTC"
-    monitors: list[str] = []
-    tags: list[str] = []
+    monitors: list[Label] = []
+    tags: list[Label] = []
     all_monitors: bool = False
 
     @model_validator(mode="after")
@@ -229,13 +229,16 @@ class MaintenanceSpec(_Spec):
             if self.start is None or self.end is None:
                 missing = "start" if self.start is None else "end"
                 raise ValueError(f"{missing}: a one-off window needs both start and end")
-            if _zoned(self.end, zone) <= _zoned(self.start, zone):
+            start = _in_range(self.start, zone, "start")
+            if _in_range(self.end, zone, "end") <= start:
                 raise ValueError("end: must be after start")
         else:
-            if not croniter.is_valid(self.cron or ""):
+            if not croniter.is_valid(self.cron or "") or not _fires(self.cron or "", zone):
                 raise ValueError(f"cron: not a valid cron expression: {self.cron!r}")
             if self.duration is None or self.duration <= timedelta(0):
                 raise ValueError("duration: a recurring window needs a positive duration")
+            if self.duration > LONGEST_RECURRING:
+                raise ValueError("duration: a recurring window lasts at most 366d")
         if not (self.monitors or self.tags or self.all_monitors):
             raise ValueError("monitors: name the monitors, tags, or set all-monitors: true")
         return self
@@ -297,6 +300,26 @@ def maintenance_to_mapping(spec: MaintenanceSpec) -> dict[str, Any]:
     """The shortest mapping that parse_maintenance reads back as the same window."""
     mapping: dict[str, Any] = to_plain(spec.model_dump(by_alias=True, exclude_defaults=True))
     return mapping
+
+
+LONGEST_RECURRING = timedelta(days=366)
+
+
+def _in_range(moment: datetime, zone: ZoneInfo, field: str) -> datetime:
+    try:
+        return _zoned(moment, zone)
+    except OverflowError:  # in year 1 or 9999, the zone's offset leaves the calendar
+        raise ValueError(f"{field}: out of range") from None
+
+
+def _fires(cron: str, zone: ZoneInfo) -> bool:
+    """Whether a valid expression ever matches a date ("0 0 30 2 *" never does)."""
+    try:
+        croniter(cron, datetime.now(zone)).get_prev(datetime)
+        croniter(cron, datetime.now(zone)).get_next(datetime)
+    except (CroniterBadDateError, ValueError):
+        return False
+    return True
 
 
 def _zoned(moment: datetime, zone: ZoneInfo) -> datetime:
