@@ -62,6 +62,13 @@ async def sign_up(client: httpx.AsyncClient, email: str, name: str) -> Person:
     return Person(email, token.json()["token"], created.json()["organisation_id"])
 
 
+async def listed_ids(client: httpx.AsyncClient, person: Person, url: str) -> list[int]:
+    """The ids of a list's first page, as ``person`` reads it."""
+    answer = await client.get(url, headers=person.headers)
+    assert answer.status_code == 200, answer.text
+    return [item["id"] for item in answer.json()["items"]]
+
+
 @pytest.fixture
 async def owner(client: httpx.AsyncClient) -> Person:
     return await sign_up(client, "owner@example.com", "Olga Owner")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from dozor.store import notify_tables as n
 from dozor.store.incident_tables import incident_comments
 from tests.api import seed
-from tests.api.conftest import Person
+from tests.api.conftest import Person, listed_ids
 from tests.api.seed import AT
 
 HOUR = timedelta(hours=1)
@@ -26,9 +26,15 @@ async def monitor(client: httpx.AsyncClient, person: Person, name: str) -> int:
 
 
 async def ids(client: httpx.AsyncClient, person: Person, query: str = "") -> list[int]:
-    answer = await client.get(f"/api/v1/incidents{query}", headers=person.headers)
-    assert answer.status_code == 200, answer.text
-    return [item["id"] for item in answer.json()["items"]]
+    return await listed_ids(client, person, f"/api/v1/incidents{query}")
+
+
+async def shop_incident(client: httpx.AsyncClient, owner: Person, database_url: str,
+                        **times: Any) -> int:
+    """The id of an incident of a new monitor "shop" (open, unless closed_at is given)."""
+    shop = await monitor(client, owner, "shop")
+    async with seed.database(database_url) as db:
+        return await seed.incident(db, owner.org_id, shop, **times)
 
 
 async def test_incidents_are_listed_newest_first_and_filtered(
@@ -119,9 +125,7 @@ async def test_acknowledging_cancels_the_incidents_alerts_still_waiting(
 
 async def test_a_closed_incident_cannot_be_acknowledged(
         client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
-    shop = await monitor(client, owner, "shop")
-    async with seed.database(database_url) as db:
-        closed = await seed.incident(db, owner.org_id, shop, AT, AT + HOUR)
+    closed = await shop_incident(client, owner, database_url, closed_at=AT + HOUR)
     answer = await client.post(f"/api/v1/incidents/{closed}/acknowledge",
                                headers=owner.headers)
     assert answer.status_code == 409
@@ -131,9 +135,7 @@ async def test_a_closed_incident_cannot_be_acknowledged(
 
 async def test_comments_are_kept_with_their_author_and_time(
         client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
-    shop = await monitor(client, owner, "shop")
-    async with seed.database(database_url) as db:
-        incident_id = await seed.incident(db, owner.org_id, shop)
+    incident_id = await shop_incident(client, owner, database_url)
     url = f"/api/v1/incidents/{incident_id}/comments"
     first = await client.post(url, json={"body": "  restarting the database  "},
                               headers=owner.headers)
@@ -157,9 +159,7 @@ async def test_comments_are_kept_with_their_author_and_time(
 
 async def test_a_blank_or_unknown_comment_field_is_refused(
         client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
-    shop = await monitor(client, owner, "shop")
-    async with seed.database(database_url) as db:
-        incident_id = await seed.incident(db, owner.org_id, shop)
+    incident_id = await shop_incident(client, owner, database_url)
     url = f"/api/v1/incidents/{incident_id}/comments"
     bodies: list[tuple[Any, str]] = [({"body": "   "}, "body"), ({}, "body"),
                                      ({"body": "a\x00b"}, "body"),
@@ -174,9 +174,7 @@ async def test_a_blank_or_unknown_comment_field_is_refused(
 async def test_viewers_read_incidents_but_neither_acknowledge_nor_comment(
         client: httpx.AsyncClient, owner: Person, viewer: Person, stranger: Person,
         database_url: str) -> None:
-    shop = await monitor(client, owner, "shop")
-    async with seed.database(database_url) as db:
-        incident_id = await seed.incident(db, owner.org_id, shop)
+    incident_id = await shop_incident(client, owner, database_url)
     url = f"/api/v1/incidents/{incident_id}"
     assert (await client.get(url, headers=viewer.headers)).status_code == 200
     assert (await client.post(f"{url}/acknowledge", headers=viewer.headers)).status_code == 403

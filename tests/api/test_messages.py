@@ -15,7 +15,7 @@ from dozor.notify import outbox
 from dozor.notify.outbox import FINISHED, UNFINISHED
 from dozor.store import notify_tables as n
 from tests.api import seed
-from tests.api.conftest import Person
+from tests.api.conftest import Person, listed_ids
 from tests.api.seed import AT
 
 URL = "/api/v1/messages"
@@ -52,9 +52,7 @@ async def _log(database_url: str, org_id: int) -> dict[str, Any]:
 
 
 async def ids(client: httpx.AsyncClient, person: Person, query: str = "") -> list[int]:
-    answer = await client.get(f"{URL}{query}", headers=person.headers)
-    assert answer.status_code == 200, answer.text
-    return [m["id"] for m in answer.json()["items"]]
+    return await listed_ids(client, person, f"{URL}{query}")
 
 
 async def test_messages_are_listed_newest_first_and_filtered(
