@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dozor.cli_format import format_outcome, table, when
 from dozor.cli_support import load_settings, run, safe_url, with_database
 from dozor.config.apply import Plan, apply_plan, make_plan
-from dozor.config.specs import SpecError, parse_monitor, spec_from_row
+from dozor.config.specs import SpecError, maintenance_from_row, parse_monitor, spec_from_row
 from dozor.config.yamlfile import ConfigFileError, Document, dump, load_file
 from dozor.settings import Settings
 from dozor.store import monitors as store
@@ -149,24 +149,10 @@ def export(file: Path | None) -> None:
 
 @_with_database
 async def _export_text(database: AsyncEngine) -> str:
-    from dozor.config.specs import MaintenanceSpec
-
     async with database.connect() as connection:
         monitors = [spec_from_row(r) for r in await store.list_monitors(connection)]
-        windows = [MaintenanceSpec.model_validate(_window_mapping(r))
-                   for r in await store.list_maintenance(connection)]
+        windows = [maintenance_from_row(r) for r in await store.list_maintenance(connection)]
     return dump(monitors, windows)
-
-
-def _window_mapping(row: Any) -> dict[str, Any]:
-    mapping: dict[str, Any] = {"name": row.name, "timezone": row.timezone,
-                               "monitors": row.monitor_names, "tags": row.tags,
-                               "all-monitors": row.all_monitors}
-    if row.cron:
-        mapping |= {"cron": row.cron, "duration": timedelta(milliseconds=row.duration_ms)}
-    else:
-        mapping |= {"start": row.starts_at, "end": row.ends_at, "timezone": "UTC"}
-    return mapping
 
 
 @main.group()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 from dozor.core.durations import format_duration, parse_duration
 
@@ -29,3 +29,14 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str, when_used="json"),
 ]
 """A duration written as people write it: ``30s``, ``5m``, ``1h30m``, ``14d``, or seconds."""
+
+
+def _one_line(value: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Label = Annotated[str, AfterValidator(_one_line)]
+"""A name or tag: one line without control characters (PostgreSQL refuses NUL in text,
+and a line break in a name would forge lines in alerts and logs)."""

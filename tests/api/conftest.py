@@ -169,6 +169,13 @@ async def audit_actions(database_url: str, org_id: int | None = None) -> list[tu
     return [tuple(row) for row in rows]
 
 
+async def listed_ids(client: httpx.AsyncClient, person: Person, url: str) -> list[int]:
+    """The ids of a list's first page, as ``person`` reads it."""
+    answer = await client.get(url, headers=person.headers)
+    assert answer.status_code == 200, answer.text
+    return [item["id"] for item in answer.json()["items"]]
+
+
 @pytest.fixture
 async def owner(client: httpx.AsyncClient) -> Person:
     return await sign_up(client, "owner@example.com", "Olga Owner")

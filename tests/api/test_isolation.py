@@ -16,10 +16,13 @@ from dozor.store import account_tables as a
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
 from dozor.store.db import create_engine
+from dozor.store.incident_tables import incident_acknowledgements, incident_comments
+from tests.api import seed
 from tests.api.conftest import PASSWORD, Person
 
 PUBLIC = {("POST", "/api/v1/signup"), ("POST", "/api/v1/sessions"),
           ("POST", "/api/v1/password-reset"), ("POST", "/api/v1/password-reset/confirm")}
+WINDOW = {"name": "intruder", "cron": "0 3 * * *", "duration": "1h", "all-monitors": True}
 # A valid body for each route that takes one, so that authorisation, not validation, is
 # what refuses the call.
 BODIES: dict[tuple[str, str], Any] = {
@@ -47,6 +50,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/policies"): {"name": "intruder", "contact_ids": [1],
                                    "all_monitors": True},
     ("PATCH", "/api/v1/policies/{policy_id}"): {"all_monitors": False},
+    ("POST", "/api/v1/maintenance"): WINDOW,
+    ("PUT", "/api/v1/maintenance/{window_id}"): WINDOW,
+    ("PATCH", "/api/v1/maintenance/{window_id}"): {"duration": "2h"},
+    ("POST", "/api/v1/incidents/{incident_id}/comments"): {"body": "intruder"},
 }
 # Routes that act on the caller's own account: allowed for anyone signed in, and they
 # touch only the caller's own rows (checked by the snapshot).
@@ -59,7 +66,9 @@ OWN = {("GET", "/api/v1/account"), ("GET", "/api/v1/tokens"), ("POST", "/api/v1/
        ("POST", "/api/v1/account/email/confirm"), ("GET", "/api/v1/members"),
        ("POST", "/api/v1/members"),
        ("GET", "/api/v1/contacts"), ("POST", "/api/v1/contacts"), ("GET", "/api/v1/policies"),
-       ("POST", "/api/v1/policies")}
+       ("POST", "/api/v1/policies"),
+       ("GET", "/api/v1/incidents"), ("GET", "/api/v1/maintenance"),
+       ("POST", "/api/v1/maintenance"), ("GET", "/api/v1/messages"), ("GET", "/api/v1/audit")}
 # The viewer holds a read token, which changes nothing, even among OWN routes; logging
 # out is the exception (it ends a session, and a read token is none).
 READ_TOKEN_MAY = {("DELETE", "/api/v1/sessions/current")}
@@ -94,9 +103,34 @@ async def snapshot(database_url: str, org_id: int) -> list[Any]:
             select(table).where(table.c.org_id == org_id).order_by(table.c.id))).all()
             for table in (n.contacts, n.contact_points, n.alert_policies, n.verifications,
                           n.consents, n.messages)]
+        w, c = t.maintenance_windows.c, incident_comments.c
+        incidents = [(await connection.execute(query)).all() for query in (
+            select(w.id, w.name, w.revision).where(w.org_id == org_id).order_by(w.id),
+            select(t.incidents.c.id, t.incidents.c.closed_at)
+            .where(t.incidents.c.org_id == org_id).order_by(t.incidents.c.id),
+            select(incident_acknowledgements).where(
+                incident_acknowledgements.c.org_id == org_id),
+            select(c.id, c.body).where(c.org_id == org_id).order_by(c.id))]
     await engine.dispose()
     return [list(monitors), list(tokens), list(members), list(sessions),
-            *map(list, recipients)]
+            *map(list, recipients), *map(list, incidents)]
+
+
+async def owners_incident(client: httpx.AsyncClient, owner: Person, database_url: str,
+                          monitor_id: int) -> dict[str, int]:
+    """An incident of the owner's monitor, with an alert waiting, a comment, and a
+    maintenance window: all of them say "shop", so a leak shows."""
+    async with seed.database(database_url) as db:
+        incident_id = await seed.incident(db, owner.org_id, monitor_id, cause="shop down")
+        message_id = await seed.message(db, owner.org_id, contact_id=None, point_id=None,
+                                        incident_id=incident_id)
+    await client.post(f"/api/v1/incidents/{incident_id}/comments", headers=owner.headers,
+                      json={"body": "shop: restarting"})
+    window = await client.post("/api/v1/maintenance", headers=owner.headers, json={
+        "name": "shop nightly", "cron": "0 3 * * *", "duration": "1h", "monitors": ["shop"]})
+    assert window.status_code == 201, window.text
+    return {"incident_id": incident_id, "message_id": message_id,
+            "window_id": window.json()["id"]}
 
 
 async def call(client: httpx.AsyncClient, method: str, path: str, ids: dict[str, int],
@@ -126,7 +160,8 @@ async def test_no_route_leaks_or_changes_another_organisations_data(
         "name": "shop alerts", "contact_ids": [contact["id"]], "all_monitors": True})).json()
     me = (await client.get("/api/v1/account", headers=owner.headers)).json()
     ids = {"monitor_id": monitor["id"], "token_id": tokens[0]["id"], "user_id": me["user"]["id"],
-           "contact_id": contact["id"], "point_id": point["id"], "policy_id": policy["id"]}
+           "contact_id": contact["id"], "point_id": point["id"], "policy_id": policy["id"],
+           **await owners_incident(client, owner, database_url, monitor["id"])}
     before = await snapshot(database_url, owner.org_id)
     walked = []
     routes = await api_routes(client)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.config.apply import apply_plan, make_plan
-from dozor.config.specs import parse_monitor
-from dozor.config.yamlfile import load_text
+from dozor.config.specs import maintenance_from_row, parse_monitor
+from dozor.config.yamlfile import dump, load_text
 from dozor.store import monitors as store
 from tests import fakes  # noqa: F401  (registers the scripted kind)
 
@@ -67,3 +67,14 @@ async def test_a_dry_run_plan_changes_nothing(engine: AsyncEngine) -> None:
         plan = await make_plan(connection, load_text(FILE))
     assert len(plan.create) == 2
     assert await names(engine) == []
+
+
+async def test_an_exported_one_off_window_applies_back_unchanged(engine: AsyncEngine) -> None:
+    text = ("maintenance:\n  - {name: move, start: '2026-12-01 02:00', end: '2026-12-01 04:00',"
+            " timezone: Europe/Warsaw, all-monitors: true}\n")
+    await apply_text(engine, text)
+    async with engine.connect() as connection:
+        windows = [maintenance_from_row(r) for r in await store.list_maintenance(connection)]
+    exported = dump([], windows)
+    assert "2026-12-01T02:00:00+01:00" in exported and "Europe/Warsaw" in exported
+    assert await apply_text(engine, exported) == []

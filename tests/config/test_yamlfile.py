@@ -59,7 +59,7 @@ def test_a_valid_document_gives_specs_with_defaults() -> None:
      "    timeout: 20s\n", "f.yaml:2: monitors[0]: timeout must be between 100ms and the interval"),
     ("maintenance:\n  - name: m\n    cron: '0 3 * * *'\n    duration: 1h\n"
      "    timezone: Mars/Olympus\n    all-monitors: true\n",
-     "f.yaml:2: maintenance[0]: timezone: unknown time zone 'Mars/Olympus'"),
+     "f.yaml:5: maintenance[0].timezone: unknown time zone 'Mars/Olympus'"),
     ("monitors: []\nmaintenance:\n  - name: m\n    cron: '0 3 * * *'\n    duration: 1h\n"
      "    monitors: [ghost]\n", "f.yaml:6: maintenance[0].monitors: no monitor named 'ghost'"),
 ])

@@ -49,3 +49,9 @@ def test_a_window_in_the_repeated_hour_opens_both_times_clocks_show_it() -> None
     for hour, minute in ((0, 0), (0, 30), (1, 0), (1, 30)):
         moment = datetime(2026, 10, 25, hour, minute + 5, tzinfo=UTC)
         assert window.is_open(moment), moment
+
+
+def test_a_cron_that_never_matches_is_never_open() -> None:
+    never = Window(name="never", cron="0 0 30 2 *", duration=timedelta(hours=1),
+                   all_monitors=True)
+    assert not never.is_open(datetime(2026, 2, 28, tzinfo=UTC))

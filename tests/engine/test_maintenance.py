@@ -4,13 +4,17 @@ and left out of uptime; after the window it is judged again."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.config.specs import MaintenanceSpec
-from dozor.core.types import ResultStatus
+from dozor.core.maintenance import Window
+from dozor.core.types import ErrorCode, Outcome, ResultStatus
 from dozor.engine.engine import Engine
+from dozor.engine.evaluator import Evaluator
+from dozor.engine.model import ActiveMonitor
 from dozor.store import monitors as store
 from dozor.store import queries
 from dozor.store import tables as t
@@ -57,3 +61,25 @@ async def _results(engine: AsyncEngine, monitor_id: int, at_least: int) -> bool:
 async def _state_is(engine: AsyncEngine, state: str) -> bool:
     async with engine.connect() as connection:
         return await connection.scalar(select(t.monitor_state.c.state)) == state
+
+
+def _monitor(monitor_id: int, org_id: int, name: str) -> ActiveMonitor:
+    return ActiveMonitor.from_row(SimpleNamespace(
+        id=monitor_id, org_id=org_id, name=name, kind="scripted", config={"key": name},
+        tags=["web"], interval_ms=1000, retry_interval_ms=1000, timeout_ms=500,
+        confirm_after=1, recover_after=1, paused=False, revision=1,
+        created_at=datetime.now(UTC), push_token=None))
+
+
+def test_a_window_covers_only_monitors_of_its_own_organisation() -> None:
+    now = datetime.now(UTC)
+    evaluator = Evaluator()
+    everything = Window(name="all", starts_at=now - timedelta(minutes=1),
+                        ends_at=now + timedelta(hours=1), all_monitors=True)
+    by_name = Window(name="api", starts_at=now - timedelta(minutes=1),
+                     ends_at=now + timedelta(hours=1), monitor_names=frozenset({"api"}))
+    evaluator.set_windows([(2, everything), (2, by_name)])
+    ours, theirs = _monitor(1, 1, "api"), _monitor(2, 2, "api")
+    failing = Outcome.down(ErrorCode.CONNECTION_REFUSED, "refused", 1.0)
+    assert evaluator.evaluate(ours, failing, now).status is ResultStatus.DOWN
+    assert evaluator.evaluate(theirs, failing, now).status is ResultStatus.MAINTENANCE

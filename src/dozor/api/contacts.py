@@ -33,8 +33,7 @@ async def list_contacts(caller: Caller, conn: Connection, limit: Limit = 100,
     rows = (await conn.execute(
         select(n.contacts).where(c.org_id == caller.org_id, c.id > (paging.decode(cursor) or 0))
         .order_by(c.id).limit(limit + 1))).all()
-    items, next_cursor = paging.page(rows, limit)
-    return {"items": [_view(row) for row in items], "next_cursor": next_cursor}
+    return paging.page(rows, limit, _view)
 
 
 @router.post("/contacts", status_code=201)

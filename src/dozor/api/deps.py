@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dozor.api.problems import Problem
@@ -44,6 +44,8 @@ async def principal(request: Request,
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 Id = Annotated[int, Path(ge=1, le=MAX_ID, description="An object's id.")]
 """A path id: out of range is a 422 naming it, never a database error."""
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only those of this id.")]
+"""A query parameter that filters a list by an object's id, bounded as ``Id`` is."""
 
 Connection = Annotated[AsyncConnection, Depends(connection)]
 Caller = Annotated[Principal, Depends(principal)]

@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import paging, plans
 from dozor.api.deps import Caller, Connection, Id
+from dozor.api.paging import Limit, aware
 from dozor.api.problems import Problem, invalid
 from dozor.api.versions import check_version, etag
 from dozor.config.apply import apply_plan, make_plan
@@ -30,7 +31,6 @@ from dozor.store import queries
 from dozor.store import tables as t
 
 router = APIRouter(tags=["monitors"])
-Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.get("/monitors")
@@ -171,9 +171,7 @@ async def results(monitor_id: Id, caller: Caller, conn: Connection, limit: Limit
     if start is not None:
         query = query.where(r.at >= _ms(start))
     rows = (await conn.execute(query.limit(limit + 1))).all()
-    more = len(rows) > limit
-    return {"items": [_result(row) for row in rows[:limit]],
-            "next_cursor": paging.encode(rows[limit - 1].at) if more else None}
+    return paging.page(rows, limit, _result, lambda row: int(row.at))
 
 
 @router.get("/monitors/{monitor_id}/uptime")
@@ -184,7 +182,7 @@ async def uptime(monitor_id: Id, caller: Caller, conn: Connection,
     await _row(conn, caller.org_id, monitor_id)
     now = datetime.now(UTC)
     if start is not None or end is not None:
-        windows = {"range": (_aware(start) or now - timedelta(days=1), _aware(end) or now)}
+        windows = {"range": (aware(start) or now - timedelta(days=1), aware(end) or now)}
     else:
         windows = {label: (now - span, now) for label, span in
                    (("24h", timedelta(days=1)), ("7d", timedelta(days=7)),
@@ -239,10 +237,5 @@ def _rollup(rollup: Rollup) -> dict[str, Any]:
 
 
 def _ms(value: datetime | None) -> int | None:
-    return int(_aware(value).timestamp() * 1000) if value is not None else None  # type: ignore[union-attr]
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    moment = aware(value)
+    return int(moment.timestamp() * 1000) if moment is not None else None

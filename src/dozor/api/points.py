@@ -52,8 +52,7 @@ async def list_points(contact_id: Id, caller: Caller, conn: Connection, limit: L
         select(n.contact_points)
         .where(p.contact_id == contact_id, p.id > (paging.decode(cursor) or 0))
         .order_by(p.id).limit(limit + 1))).all()
-    items, next_cursor = paging.page(rows, limit)
-    return {"items": [_view(row, caller) for row in items], "next_cursor": next_cursor}
+    return paging.page(rows, limit, lambda row: _view(row, caller))
 
 
 @router.post("/contacts/{contact_id}/points", status_code=201)
@@ -163,8 +162,7 @@ async def point_consents(point_id: Id, caller: Caller, conn: Connection, limit: 
     rows = (await conn.execute(
         select(n.consents).where(k.point_id == point_id, k.id > (paging.decode(cursor) or 0))
         .order_by(k.id).limit(limit + 1))).all()
-    items, next_cursor = paging.page(rows, limit)
-    return {"items": [_consent(row, caller) for row in items], "next_cursor": next_cursor}
+    return paging.page(rows, limit, lambda row: _consent(row, caller))
 
 
 async def _row(conn: AsyncConnection, org_id: int, point_id: int) -> Any:

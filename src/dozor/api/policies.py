@@ -35,8 +35,7 @@ async def list_policies(caller: Caller, conn: Connection, limit: Limit = 100,
         select(n.alert_policies)
         .where(a.org_id == caller.org_id, a.id > (paging.decode(cursor) or 0))
         .order_by(a.id).limit(limit + 1))).all()
-    items, next_cursor = paging.page(rows, limit)
-    return {"items": [_view(row) for row in items], "next_cursor": next_cursor}
+    return paging.page(rows, limit, _view)
 
 
 @router.post("/policies", status_code=201)

@@ -7,8 +7,12 @@ from fastapi import APIRouter, FastAPI
 from dozor.api import (
     account_email,
     accounts,
+    audit_log,
     contacts,
+    incidents,
+    maintenance,
     members,
+    messages,
     monitors,
     password_page,
     passwords,
@@ -24,7 +28,7 @@ PREFIX = "/api/v1"
 def install(app: FastAPI) -> None:
     api = APIRouter(prefix=PREFIX)
     for module in (accounts, account_email, passwords, two_factor, members, monitors,
-                   contacts, points, policies):
+                   incidents, maintenance, contacts, points, policies, messages, audit_log):
         api.include_router(module.router)
     app.include_router(api)
     password_page.add_routes(app)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,7 +33,7 @@ from pydantic import (
 
 from dozor.checks import CheckConfig, get_check
 from dozor.core.durations import format_duration
-from dozor.validation import Duration
+from dozor.validation import Duration, Label
 
 Path = tuple[str | int, ...]
 
@@ -56,8 +56,6 @@ class SpecError(Exception):
         self.problems = problems
 
 
-
-
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
                               alias_generator=lambda name: name.replace("_", "-"))
@@ -66,14 +64,14 @@ class _Spec(BaseModel):
 class MonitorFields(_Spec):
     """The keys every monitor has, whatever its kind."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Label = Field(min_length=1, max_length=200)
     kind: str
     interval: Duration = timedelta(seconds=60)
     retry_interval: Duration | None = None
     timeout: Duration | None = None
     confirm_after: int | None = Field(None, ge=1, le=50)  # None: the kind's default
     recover_after: int = Field(1, ge=1, le=50)
-    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
+    tags: list[Annotated[Label, Field(min_length=1, max_length=64)]] = []
     paused: bool = False
 
     @model_validator(mode="after")
@@ -206,18 +204,20 @@ def spec_to_mapping(spec: MonitorSpec) -> dict[str, Any]:
 class MaintenanceSpec(_Spec):
     """A one-off window (start, end) or a recurring one (cron, duration), in a time zone."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Label = Field(min_length=1, max_length=200)
     start: datetime | None = None
     end: datetime | None = None
     cron: str | None = None
     duration: Duration | None = None
     timezone: str = "UTC"
-    monitors: list[str] = []
-    tags: list[str] = []
+    monitors: list[Label] = []
+    tags: list[Label] = []
     all_monitors: bool = False
 
     @model_validator(mode="after")
     def _shape(self) -> MaintenanceSpec:
+        # Messages start with the field at fault ("end: ..."): parse_maintenance moves
+        # that prefix into the problem's path, so the API and the YAML loader name it.
         try:
             zone = ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -227,18 +227,21 @@ class MaintenanceSpec(_Spec):
             raise ValueError("give either start and end, or cron and duration")
         if one_off:
             if self.start is None or self.end is None:
-                raise ValueError("a one-off window needs both start and end")
-            if _zoned(self.end, zone) <= _zoned(self.start, zone):
-                raise ValueError("end must be after start")
+                missing = "start" if self.start is None else "end"
+                raise ValueError(f"{missing}: a one-off window needs both start and end")
+            start = _in_range(self.start, zone, "start")
+            if _in_range(self.end, zone, "end") <= start:
+                raise ValueError("end: must be after start")
         else:
-            if not croniter.is_valid(self.cron or ""):
+            if not croniter.is_valid(self.cron or "") or not _fires(self.cron or "", zone):
                 raise ValueError(f"cron: not a valid cron expression: {self.cron!r}")
             if self.duration is None or self.duration <= timedelta(0):
                 raise ValueError("duration: a recurring window needs a positive duration")
+            if self.duration > LONGEST_RECURRING:
+                raise ValueError("duration: a recurring window lasts at most 366d")
         if not (self.monitors or self.tags or self.all_monitors):
-            raise ValueError("name the monitors, tags, or set all-monitors: true")
+            raise ValueError("monitors: name the monitors, tags, or set all-monitors: true")
         return self
-
 
     def bounds_utc(self) -> tuple[datetime | None, datetime | None]:
         """A one-off window's start and end in UTC; (None, None) for a recurring one."""
@@ -246,6 +249,77 @@ class MaintenanceSpec(_Spec):
             return None, None
         zone = ZoneInfo(self.timezone)
         return _zoned(self.start, zone), _zoned(self.end, zone)
+
+
+MAINTENANCE_KEYS = frozenset(
+    alias for name, field in MaintenanceSpec.model_fields.items()
+    for alias in (field.alias or name, name)
+)
+
+
+def parse_maintenance(data: object) -> MaintenanceSpec:
+    """Validate one maintenance window mapping; raise SpecError naming every bad field.
+
+    >>> parse_maintenance({"name": "n", "cron": "0 3 * * *", "duration": "1h",
+    ...                    "all-monitors": True}).duration
+    datetime.timedelta(seconds=3600)
+    """
+    if not isinstance(data, dict):
+        raise SpecError([Problem((), "a maintenance window must be a mapping of keys to values")])
+    problems: list[Problem] = []
+    window = _validate(MaintenanceSpec, data, problems)
+    if window is None:
+        raise SpecError([_field_first(p) for p in problems])
+    return window
+
+
+def _field_first(problem: Problem) -> Problem:
+    # A whole-window check says which field it blames as "field: message".
+    field, _, message = problem.message.partition(": ")
+    if problem.path or field not in MAINTENANCE_KEYS or not message:
+        return problem
+    return Problem((field,), message)
+
+
+def maintenance_from_row(row: Any) -> MaintenanceSpec:
+    """Rebuild the spec of a stored window (for export, the API and comparison). A one-off
+    window's times are shown in its own time zone, with the offset, so they read as written
+    and mean the same instant."""
+    mapping: dict[str, Any] = {"name": row.name, "timezone": row.timezone,
+                               "monitors": list(row.monitor_names), "tags": list(row.tags),
+                               "all-monitors": row.all_monitors}
+    if row.cron:
+        mapping |= {"cron": row.cron, "duration": timedelta(milliseconds=row.duration_ms)}
+    else:
+        zone = ZoneInfo(row.timezone)
+        mapping |= {"start": row.starts_at.astimezone(zone), "end": row.ends_at.astimezone(zone)}
+    return MaintenanceSpec.model_validate(mapping)
+
+
+def maintenance_to_mapping(spec: MaintenanceSpec) -> dict[str, Any]:
+    """The shortest mapping that parse_maintenance reads back as the same window."""
+    mapping: dict[str, Any] = to_plain(spec.model_dump(by_alias=True, exclude_defaults=True))
+    return mapping
+
+
+LONGEST_RECURRING = timedelta(days=366)
+
+
+def _in_range(moment: datetime, zone: ZoneInfo, field: str) -> datetime:
+    try:
+        return _zoned(moment, zone)
+    except OverflowError:  # in year 1 or 9999, the zone's offset leaves the calendar
+        raise ValueError(f"{field}: out of range") from None
+
+
+def _fires(cron: str, zone: ZoneInfo) -> bool:
+    """Whether a valid expression ever matches a date ("0 0 30 2 *" never does)."""
+    try:
+        croniter(cron, datetime.now(zone)).get_prev(datetime)
+        croniter(cron, datetime.now(zone)).get_next(datetime)
+    except (CroniterBadDateError, ValueError):
+        return False
+    return True
 
 
 def _zoned(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -284,6 +358,8 @@ def to_plain(value: Any) -> Any:
         return value.get_secret_value()
     if isinstance(value, timedelta):
         return format_duration(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
     if isinstance(value, enum.Enum):
         return to_plain(value.value)
     if isinstance(value, BaseModel):

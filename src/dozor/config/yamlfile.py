@@ -25,7 +25,6 @@ from pathlib import Path as FilePath
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from dozor.config.specs import (
     MaintenanceSpec,
@@ -33,9 +32,10 @@ from dozor.config.specs import (
     Path,
     Problem,
     SpecError,
+    maintenance_to_mapping,
+    parse_maintenance,
     parse_monitor,
     spec_to_mapping,
-    to_plain,
 )
 
 SECTIONS = ("monitors", "maintenance")
@@ -106,11 +106,10 @@ def _read_maintenance(items: object, document: Document, problems: list[Problem]
     names = {spec.name for spec in document.monitors}
     for index, item in enumerate(items):
         try:
-            window = MaintenanceSpec.model_validate(item)
-        except ValidationError as error:
-            problems.extend(Problem(("maintenance", index, *e["loc"]),
-                                    e["msg"].removeprefix("Value error, "))
-                            for e in error.errors())
+            window = parse_maintenance(item)
+        except SpecError as error:
+            problems.extend(Problem(("maintenance", index, *p.path), p.message)
+                            for p in error.problems)
             continue
         for name in window.monitors:
             if name not in names:
@@ -205,7 +204,5 @@ def dump(monitors: list[MonitorSpec], maintenance: list[MaintenanceSpec]) -> str
     """The YAML text that load_text reads back as the same monitors and windows."""
     document: dict[str, Any] = {"monitors": [spec_to_mapping(m) for m in monitors]}
     if maintenance:
-        document["maintenance"] = [
-            to_plain(w.model_dump(by_alias=True, exclude_defaults=True)) for w in maintenance
-        ]
+        document["maintenance"] = [maintenance_to_mapping(w) for w in maintenance]
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

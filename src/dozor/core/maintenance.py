@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,10 @@ class Window:
         # Arithmetic in UTC, then to local time: adding to an aware local time would drop
         # its fold and misread the repeated hour when clocks go back.
         local = (at + timedelta(seconds=1)).astimezone(zone)
-        last_start: datetime = croniter(self.cron, local).get_prev(datetime)
+        try:
+            last_start: datetime = croniter(self.cron, local).get_prev(datetime)
+        except CroniterBadDateError:  # never matches (a window stored before specs said so)
+            return False
         start_utc = last_start.astimezone(UTC)
         return start_utc <= at < start_utc + self.duration
 

@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.checks.base import HeartbeatSignals
-from dozor.core.maintenance import Window
 from dozor.core.statemachine import Tracker
 from dozor.core.types import MonitorState
 from dozor.engine.evaluator import Evaluator
@@ -147,7 +146,7 @@ class Engine:
             states = await _load_states(connection, [r.id for r in rows if r.id not in
                                                      self.monitors], everything=first)
             windows = await store.list_maintenance(connection)
-        self.evaluator.set_windows(_window(w) for w in windows)
+        self.evaluator.set_windows((w.org_id, store.window_from_row(w)) for w in windows)
         for monitor_id in set(self.monitors) - present:
             self._drop(monitor_id)
         for row in rows:
@@ -273,10 +272,3 @@ def _tracker(row: Any) -> Tracker:
     return Tracker(state=MonitorState(row.state), since=row.since, failures=row.failures,
                    successes=row.successes, history=row.history, history_len=row.history_len,
                    flapping=row.flapping, incident_open=row.incident_id is not None)
-
-
-def _window(row: Any) -> Window:
-    duration = timedelta(milliseconds=row.duration_ms) if row.duration_ms else None
-    return Window(name=row.name, starts_at=row.starts_at, ends_at=row.ends_at, cron=row.cron,
-                  duration=duration, timezone=row.timezone, all_monitors=row.all_monitors,
-                  monitor_names=frozenset(row.monitor_names), tags=frozenset(row.tags))

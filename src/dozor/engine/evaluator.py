@@ -32,10 +32,15 @@ class Observation:
 class Evaluator:
     def __init__(self) -> None:
         self.trackers: dict[int, Tracker] = {}
-        self.windows: list[Window] = []
+        self.windows: dict[int, list[Window]] = {}  # organisation id -> its windows
 
-    def set_windows(self, windows: Iterable[Window]) -> None:
-        self.windows = list(windows)
+    def set_windows(self, windows: Iterable[tuple[int, Window]]) -> None:
+        """Each organisation's windows. A window covers monitors of its own organisation
+        only: windows match monitors by name and tag, which other organisations reuse."""
+        by_org: dict[int, list[Window]] = {}
+        for org_id, window in windows:
+            by_org.setdefault(org_id, []).append(window)
+        self.windows = by_org
 
     def state(self, monitor_id: int) -> MonitorState:
         tracker = self.trackers.get(monitor_id)
@@ -44,8 +49,8 @@ class Evaluator:
     def evaluate(self, monitor: ActiveMonitor, outcome: Outcome, at: datetime) -> Observation:
         tracker = self.trackers.get(monitor.id) or Tracker()
         transitions: list[Transition] = []
-        inside = bool(self.windows) and in_maintenance(self.windows, monitor.name,
-                                                       monitor.tags, at)
+        windows = self.windows.get(monitor.org_id)
+        inside = bool(windows) and in_maintenance(windows or (), monitor.name, monitor.tags, at)
         if inside and tracker.state is not MonitorState.MAINTENANCE:
             tracker = _apply(suspend(tracker, MonitorState.MAINTENANCE, at), transitions)
         elif not inside and tracker.state is MonitorState.MAINTENANCE:

@@ -33,6 +33,7 @@ from dozor.store import tables as t
 
 EXPIRY_ERRORS = frozenset({ErrorCode.CERTIFICATE_EXPIRING, ErrorCode.DOMAIN_EXPIRING})
 HEARD = ("sending", "accepted", "delivered")
+ALERT_EVENTS = ("down", "expiry")  # what an outage sends; a recovery sends "up"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +96,16 @@ class Router:
 
     async def _recovery(self, connection: AsyncConnection, change: StateChange) -> None:
         m = n.messages.c
-        of_incident = and_(m.incident_id == change.incident_id, m.event.in_(("down", "expiry")))
-        await outbox.cancel_queued(connection, of_incident, "recovered before it was sent",
-                                   change.at)
+        incident_id = change.incident_id or 0
+        await cancel_escalations(connection, incident_id, "recovered before it was sent",
+                                 change.at)
+        of_incident = _alerts_of(incident_id)
         heard = (await connection.execute(
             select(m.point_id, m.contact_id, n.contacts.c.language, n.contacts.c.timezone)
             .join(n.contacts, n.contacts.c.id == m.contact_id)
             .where(of_incident, m.status.in_(HEARD), m.point_id.is_not(None))
             .distinct())).all()
-        incident = await _incident(connection, change.incident_id or 0)
+        incident = await _incident(connection, incident_id)
         duration = _duration(change.at - incident.opened_at)
         messages = []
         for point_id, contact_id, language, timezone in heard:
@@ -114,6 +116,20 @@ class Router:
                 f"up:{change.incident_id}:{point_id}", text.subject, text.body, language,
                 change.at + self.group_wait, change.monitor_id, change.incident_id))
         await outbox.enqueue(connection, messages)
+
+
+def _alerts_of(incident_id: int) -> Any:
+    m = n.messages.c
+    return and_(m.incident_id == incident_id, m.event.in_(ALERT_EVENTS))
+
+
+async def cancel_escalations(connection: AsyncConnection, incident_id: int, reason: str,
+                             now: datetime) -> list[int]:
+    """Cancel an incident's alerts still waiting to be sent (escalations, and first alerts
+    still in their group wait), as a recovery or an acknowledgement makes them moot.
+    Messages being sent or sent already are left alone. Returns the cancelled ids.
+    After this, a recovery is told only to the points that heard of the outage."""
+    return await outbox.cancel_queued(connection, _alerts_of(incident_id), reason, now)
 
 
 def _chosen(recipient: Recipient, at: datetime) -> list[Any]:

@@ -20,6 +20,9 @@ ACTIONS = frozenset({
     "contact_created", "contact_changed", "contact_deleted", "point_added", "point_changed",
     "point_removed", "point_verification_sent", "point_confirmed", "policy_created",
     "policy_changed", "policy_deleted",
+    # Acts that silence alerts: acknowledging cancels escalations, a window suspends checks.
+    "incident_acknowledged", "maintenance_created", "maintenance_changed",
+    "maintenance_deleted",
 })
 
 

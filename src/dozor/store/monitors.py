@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, delete, insert, select, update
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.checks import receives_pings
 from dozor.config.specs import MaintenanceSpec, MonitorSpec
+from dozor.core.maintenance import Window
 from dozor.core.types import MonitorState
 from dozor.store.tables import maintenance_windows, meta, monitor_state, monitors
 
@@ -115,6 +116,14 @@ async def list_maintenance(connection: AsyncConnection, org_id: int | None = Non
     return (await connection.execute(query)).all()
 
 
+def window_from_row(row: Any) -> Window:
+    """A stored window as the engine judges it."""
+    duration = timedelta(milliseconds=row.duration_ms) if row.duration_ms else None
+    return Window(name=row.name, starts_at=row.starts_at, ends_at=row.ends_at, cron=row.cron,
+                  duration=duration, timezone=row.timezone, all_monitors=row.all_monitors,
+                  monitor_names=frozenset(row.monitor_names), tags=frozenset(row.tags))
+
+
 def maintenance_values(spec: MaintenanceSpec) -> dict[str, Any]:
     start, end = spec.bounds_utc()
     duration = spec.duration.total_seconds() * 1000 if spec.duration else None
@@ -126,24 +135,49 @@ def maintenance_values(spec: MaintenanceSpec) -> dict[str, Any]:
     }
 
 
+async def get_maintenance(connection: AsyncConnection, org_id: int, window_id: int
+                          ) -> Row[Any] | None:
+    table = maintenance_windows
+    return (await connection.execute(
+        select(table).where(table.c.id == window_id, table.c.org_id == org_id))).first()
+
+
+async def create_maintenance(
+    connection: AsyncConnection, spec: MaintenanceSpec, org_id: int = DEFAULT_ORG,
+    managed_by: str | None = None,
+) -> int:
+    result = await connection.execute(insert(maintenance_windows).values(
+        org_id=org_id, created_at=datetime.now(UTC), managed_by=managed_by,
+        revision=await next_revision(connection), **maintenance_values(spec),
+    ).returning(maintenance_windows.c.id))
+    return int(result.scalar_one())
+
+
+async def update_maintenance(
+    connection: AsyncConnection, window_id: int, spec: MaintenanceSpec,
+    managed_by: str | None = None,
+) -> None:
+    await connection.execute(
+        update(maintenance_windows).where(maintenance_windows.c.id == window_id).values(
+            managed_by=managed_by, revision=await next_revision(connection),
+            **maintenance_values(spec),
+        )
+    )
+
+
 async def save_maintenance(
     connection: AsyncConnection, spec: MaintenanceSpec, org_id: int = DEFAULT_ORG,
     managed_by: str | None = None,
 ) -> None:
     """Create the window, or replace the one of the same name."""
-    values = maintenance_values(spec) | {
-        "managed_by": managed_by, "revision": await next_revision(connection),
-    }
     table = maintenance_windows
     existing = await connection.scalar(
         select(table.c.id).where(table.c.org_id == org_id, table.c.name == spec.name)
     )
     if existing is None:
-        await connection.execute(
-            insert(table).values(org_id=org_id, created_at=datetime.now(UTC), **values)
-        )
+        await create_maintenance(connection, spec, org_id, managed_by)
     else:
-        await connection.execute(update(table).where(table.c.id == existing).values(**values))
+        await update_maintenance(connection, existing, spec, managed_by)
 
 
 async def delete_maintenance(connection: AsyncConnection, window_id: int) -> None:

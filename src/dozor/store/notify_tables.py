@@ -172,6 +172,7 @@ messages = Table(
     Index("ix_messages_point_created", "point_id", "created_at"),
     Index("ix_messages_provider", "provider_id"),
     Index("ix_messages_incident", "incident_id"),
+    Index("ix_messages_org", "org_id", "id"),  # the delivery log, newest first (0006)
     sqlite_autoincrement=True,
 )
 

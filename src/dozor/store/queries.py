@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dozor.core.rollups import DAY, HOUR, Histogram, Rollup, combine
 from dozor.core.types import ResultStatus
 from dozor.store import tables as t
+from dozor.store.incidents import IncidentFilter, find_incidents
 
 ROLLED_UP = "rolled_up_until"  # meta key: hours before it are in the rollup tables
 
@@ -35,14 +36,9 @@ async def monitor_overview(connection: AsyncConnection, org_id: int | None = Non
 
 async def incident_list(connection: AsyncConnection, open_only: bool = False,
                         monitor_id: int | None = None, limit: int = 100) -> Sequence[Any]:
-    i, m = t.incidents, t.monitors
-    query = (select(i, m.c.name.label("monitor_name")).join(m, m.c.id == i.c.monitor_id)
-             .order_by(i.c.opened_at.desc()).limit(limit))
-    if open_only:
-        query = query.where(i.c.closed_at.is_(None))
-    if monitor_id is not None:
-        query = query.where(i.c.monitor_id == monitor_id)
-    return (await connection.execute(query)).all()
+    """Every organisation's incidents, newest first (for the operator's command line)."""
+    where = IncidentFilter(state="open" if open_only else None, monitor_id=monitor_id)
+    return await find_incidents(connection, None, where, limit=limit)
 
 
 async def recent_results(connection: AsyncConnection, monitor_id: int, limit: int = 20

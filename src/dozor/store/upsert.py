@@ -35,7 +35,10 @@ def _statement(dialect_name: str, table: Table, keys: tuple[str, ...],
     )
 
 
-async def insert_missing(connection: AsyncConnection, table: Table, row: dict[str, Any]) -> None:
-    """Insert ``row`` unless it would break a unique constraint (another writer was first)."""
+async def insert_missing(connection: AsyncConnection, table: Table, row: dict[str, Any]) -> bool:
+    """Insert ``row`` unless it would break a unique constraint (another writer was first).
+    True when this call inserted it."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    await connection.execute(dialect.insert(table).values(**row).on_conflict_do_nothing())
+    result = await connection.execute(dialect.insert(table).values(**row)
+                                      .on_conflict_do_nothing())
+    return result.rowcount == 1
