@@ -229,4 +229,4 @@ meta = Table(
 
 
 # The alert-delivery tables share this metadata (imported last: they use the names above).
-from dozor.store import account_tables, notify_tables  # noqa: E402, F401
+from dozor.store import account_tables, notify_tables, status_tables  # noqa: E402, F401
