@@ -11,14 +11,20 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.store import account_tables as a
+from dozor.store import status_tables as st
 from dozor.store import tables as t
 from dozor.store.db import create_engine
 from tests.api.conftest import PASSWORD, Person
 
+# Public status pages are tested apart (test_status_public): they show published pages
+# to anyone, and nothing of an unpublished one.
 PUBLIC = {("POST", "/api/v1/signup"), ("POST", "/api/v1/sessions"),
-          ("POST", "/api/v1/password-reset"), ("POST", "/api/v1/password-reset/confirm")}
+          ("POST", "/api/v1/password-reset"), ("POST", "/api/v1/password-reset/confirm"),
+          ("GET", "/api/v1/public/status-pages/{slug}"),
+          ("GET", "/api/v1/public/status-pages")}
 # A valid body for each route that takes one, so that authorisation, not validation, is
 # what refuses the call.
 BODIES: dict[tuple[str, str], Any] = {
@@ -37,6 +43,13 @@ BODIES: dict[tuple[str, str], Any] = {
                                            "new_password": "a new passphrase"},
     ("POST", "/api/v1/members"): {"email": "newcomer@example.com", "role": "viewer"},
     ("PATCH", "/api/v1/members/{user_id}"): {"role": "viewer"},
+    ("POST", "/api/v1/status-pages"): {"slug": "intruder-page", "title": "Intruder"},
+    ("PUT", "/api/v1/status-pages/{page_id}"): {"slug": "taken-over", "title": "Mine",
+                                                "published": True},
+    ("PATCH", "/api/v1/status-pages/{page_id}"): {"published": False, "groups": []},
+    ("POST", "/api/v1/status-pages/{page_id}/notes"): {"status": "resolved",
+                                                       "text": "nothing happened"},
+    ("PATCH", "/api/v1/status-pages/{page_id}/notes/{note_id}"): {"text": "defaced"},
 }
 # Routes that act on the caller's own account: allowed for anyone signed in, and they
 # touch only the caller's own rows (checked by the snapshot).
@@ -47,7 +60,8 @@ OWN = {("GET", "/api/v1/account"), ("GET", "/api/v1/tokens"), ("POST", "/api/v1/
        ("DELETE", "/api/v1/account/two-factor"), ("POST", "/api/v1/account/password"),
        ("POST", "/api/v1/account/email/confirmation"),
        ("POST", "/api/v1/account/email/confirm"), ("GET", "/api/v1/members"),
-       ("POST", "/api/v1/members")}
+       ("POST", "/api/v1/members"), ("GET", "/api/v1/status-pages"),
+       ("POST", "/api/v1/status-pages")}
 # The viewer holds a read token, which changes nothing, even among OWN routes; logging
 # out is the exception (it ends a session, and a read token is none).
 READ_TOKEN_MAY = {("DELETE", "/api/v1/sessions/current")}
@@ -78,8 +92,23 @@ async def snapshot(database_url: str, org_id: int) -> list[Any]:
         sessions = (await connection.execute(
             select(a.sessions.c.token_hash).where(a.sessions.c.org_id == org_id)
             .order_by(a.sessions.c.token_hash))).all()
+        pages = await status_page_snapshot(connection, org_id)
     await engine.dispose()
-    return [list(monitors), list(tokens), list(members), list(sessions)]
+    return [list(monitors), list(tokens), list(members), list(sessions), *pages]
+
+
+async def status_page_snapshot(connection: AsyncConnection, org_id: int) -> list[Any]:
+    p, m, n = st.status_pages.c, st.status_page_monitors.c, st.status_notes.c
+    own = select(p.id).where(p.org_id == org_id).scalar_subquery()
+    pages = (await connection.execute(
+        select(p.id, p.slug, p.title, p.published, p.version)
+        .where(p.org_id == org_id).order_by(p.id))).all()
+    shown = (await connection.execute(
+        select(m.page_id, m.monitor_id, m.display_name).where(m.page_id.in_(own))
+        .order_by(m.page_id, m.monitor_id))).all()
+    notes = (await connection.execute(
+        select(n.id, n.body, n.version).where(n.page_id.in_(own)).order_by(n.id))).all()
+    return [list(pages), list(shown), list(notes)]
 
 
 async def call(client: httpx.AsyncClient, method: str, path: str, ids: dict[str, int],
@@ -100,7 +129,14 @@ async def test_no_route_leaks_or_changes_another_organisations_data(
         "name": "shop", "kind": "tcp", "host": "127.0.0.1", "port": 9})).json()
     tokens = (await client.get("/api/v1/tokens", headers=owner.headers)).json()["items"]
     me = (await client.get("/api/v1/account", headers=owner.headers)).json()
-    ids = {"monitor_id": monitor["id"], "token_id": tokens[0]["id"], "user_id": me["user"]["id"]}
+    page = (await client.post("/api/v1/status-pages", headers=owner.headers, json={
+        "slug": "shop-status", "title": "shop", "published": True,
+        "groups": [{"name": "shop", "monitors": [{"monitor_id": monitor["id"]}]}]})).json()
+    note = (await client.post(f"/api/v1/status-pages/{page['id']}/notes",
+                              headers=owner.headers,
+                              json={"status": "info", "text": "shop news"})).json()
+    ids = {"monitor_id": monitor["id"], "token_id": tokens[0]["id"], "user_id": me["user"]["id"],
+           "page_id": page["id"], "note_id": note["id"]}
     before = await snapshot(database_url, owner.org_id)
     walked = []
     routes = await api_routes(client)

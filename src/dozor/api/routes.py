@@ -12,6 +12,9 @@ from dozor.api import (
     password_page,
     passwords,
     problems,
+    status_notes,
+    status_pages,
+    status_public,
     two_factor,
 )
 
@@ -20,7 +23,8 @@ PREFIX = "/api/v1"
 
 def install(app: FastAPI) -> None:
     api = APIRouter(prefix=PREFIX)
-    for module in (accounts, account_email, passwords, two_factor, members, monitors):
+    for module in (accounts, account_email, passwords, two_factor, members, monitors,
+                   status_pages, status_notes, status_public):
         api.include_router(module.router)
     app.include_router(api)
     password_page.add_routes(app)

@@ -48,10 +48,10 @@ RESERVED_SLUGS = frozenset({
 })
 
 
-def public_state(state: str) -> str:
+def public_state(state: str | None) -> str:
     """A monitor's state as a visitor reads it; anything unforeseen is ``unknown``."""
     try:
-        return _STATES[MonitorState(state)]
+        return _STATES[MonitorState(state or "unknown")]
     except ValueError:
         return "unknown"
 

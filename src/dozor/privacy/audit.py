@@ -16,6 +16,9 @@ ACTIONS = frozenset({
     "password_changed", "password_reset", "email_confirmed", "totp_enabled",
     "totp_disabled", "recovery_code_used", "invitation_accepted",
     "member_added", "member_removed", "role_changed", "export", "erasure",
+    # A published page shows monitors to anyone: who did that, and when, is on record.
+    "status_page_created", "status_page_published", "status_page_unpublished",
+    "status_page_deleted",
 })
 
 
