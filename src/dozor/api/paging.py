@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from dozor.api.problems import Problem
 
@@ -37,3 +39,11 @@ def decode(cursor: str | None, bounds: tuple[int, int] = ID_RANGE) -> int | None
         raise Problem(422, "cursor: not a cursor this API gave",
                       errors=[{"field": "cursor", "message": "invalid"}])
     return position
+
+
+def page(rows: Sequence[Any], limit: int, view: Callable[[Any], dict[str, Any]],
+         position: Callable[[Any], int] = lambda row: int(row.id)) -> dict[str, Any]:
+    """A page from up to ``limit + 1`` rows: the extra row only says there is more."""
+    more = len(rows) > limit
+    return {"items": [view(row) for row in rows[:limit]],
+            "next_cursor": encode(position(rows[limit - 1])) if more else None}

@@ -15,13 +15,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import paging
 from dozor.api.deps import Caller, Connection, Id
 from dozor.api.problems import Problem, invalid
-from dozor.api.status_pages import page
+from dozor.api.status_pages import page, validated
 from dozor.api.versions import check_version, etag
 from dozor.config.status_pages import NoteSpec
 from dozor.store import status_pages as store
@@ -36,9 +35,7 @@ async def list_notes(page_id: Id, caller: Caller, conn: Connection, limit: Limit
     """The page's notes, newest first."""
     await page(conn, caller.org_id, page_id)
     rows = await store.note_rows(conn, page_id, before=paging.decode(cursor), limit=limit + 1)
-    more = len(rows) > limit
-    return {"items": [_view(row) for row in rows[:limit]],
-            "next_cursor": paging.encode(rows[limit - 1].id) if more else None}
+    return paging.page(rows, limit, _view)
 
 
 @router.post("/status-pages/{page_id}/notes", status_code=201)
@@ -68,11 +65,7 @@ async def change_note(page_id: Id, note_id: Id, caller: Caller, conn: Connection
     await page(conn, caller.org_id, page_id)
     row = await _note(conn, page_id, note_id)
     current = {"status": row.status, "text": row.body, "incident_id": row.incident_id}
-    try:
-        spec = NoteSpec.model_validate(current | body)
-    except ValidationError as error:
-        raise invalid([(".".join(map(str, e["loc"])), e["msg"])
-                       for e in error.errors()]) from None
+    spec = validated(NoteSpec, current | body)
     check_version(row.version, if_match, "note")
     await _check_incident(conn, caller.org_id, spec)
     await store.change_note(conn, note_id, spec, datetime.now(UTC))

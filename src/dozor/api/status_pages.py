@@ -16,10 +16,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,6 +35,7 @@ from dozor.store import status_pages as store
 router = APIRouter(tags=["status pages"])
 Limit = Annotated[int, Query(ge=1, le=500)]
 PUBLIC_PATH = "/api/v1/public/status-pages/"
+Spec = TypeVar("Spec", bound=BaseModel)
 
 
 @router.get("/status-pages")
@@ -43,9 +44,7 @@ async def list_pages(caller: Caller, conn: Connection, limit: Limit = 100,
     rows = await store.page_rows(conn, caller.org_id, after=paging.decode(cursor) or 0,
                                  limit=limit + 1)
     groups = await store.groups_of(conn, [row.id for row in rows[:limit]])
-    more = len(rows) > limit
-    return {"items": [_view(row, groups.get(row.id, [])) for row in rows[:limit]],
-            "next_cursor": paging.encode(rows[limit - 1].id) if more else None}
+    return paging.page(rows, limit, lambda row: _view(row, groups.get(row.id, [])))
 
 
 @router.post("/status-pages", status_code=201)
@@ -87,11 +86,7 @@ async def patch_page(page_id: Id, request: Request, caller: Caller, conn: Connec
     groups = (await store.groups_of(conn, [page_id])).get(page_id, [])
     merged = {k: v for k, v in (_spec_fields(current) | {"groups": groups} | body).items()
               if v is not None}
-    try:
-        spec = PageSpec.model_validate(merged)
-    except ValidationError as error:
-        raise invalid([(".".join(map(str, e["loc"])), e["msg"])
-                       for e in error.errors()]) from None
+    spec = validated(PageSpec, merged)
     return await _change(conn, caller, request, page_id, spec, if_match, response)
 
 
@@ -105,6 +100,15 @@ async def delete_page(page_id: Id, request: Request, caller: Caller, conn: Conne
         check_version(row.version, if_match, "status page")
     await store.delete_page(conn, page_id)
     await _audit(conn, caller, request, "status_page_deleted", page_id)
+
+
+def validated(model: type[Spec], data: dict[str, Any]) -> Spec:
+    """``data`` as ``model``, or a 422 naming each field at fault (for merged patches)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise invalid([(".".join(map(str, e["loc"])), e["msg"])
+                       for e in error.errors()]) from None
 
 
 async def page(conn: AsyncConnection, org_id: int, page_id: int) -> Any:
