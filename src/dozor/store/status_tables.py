@@ -1,5 +1,5 @@
 """Tables of public status pages: the pages, their groups of monitors, and their notes.
-Migration 0004 creates them.
+Migration 0005 creates them.
 
 A page belongs to an organisation and shows only that organisation's monitors; the slug
 and the custom domain are unique across the installation because both address the page
