@@ -11,17 +11,23 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.store import account_tables as a
 from dozor.store import notify_tables as n
+from dozor.store import status_tables as st
 from dozor.store import tables as t
 from dozor.store.db import create_engine
 from dozor.store.incident_tables import incident_acknowledgements, incident_comments
 from tests.api import seed
 from tests.api.conftest import PASSWORD, Person
 
+# Public status pages are tested apart (test_status_public): they show published pages
+# to anyone, and nothing of an unpublished one.
 PUBLIC = {("POST", "/api/v1/signup"), ("POST", "/api/v1/sessions"),
-          ("POST", "/api/v1/password-reset"), ("POST", "/api/v1/password-reset/confirm")}
+          ("POST", "/api/v1/password-reset"), ("POST", "/api/v1/password-reset/confirm"),
+          ("GET", "/api/v1/public/status-pages/{slug}"),
+          ("GET", "/api/v1/public/status-pages")}
 WINDOW = {"name": "intruder", "cron": "0 3 * * *", "duration": "1h", "all-monitors": True}
 # A valid body for each route that takes one, so that authorisation, not validation, is
 # what refuses the call.
@@ -54,6 +60,13 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/api/v1/maintenance/{window_id}"): WINDOW,
     ("PATCH", "/api/v1/maintenance/{window_id}"): {"duration": "2h"},
     ("POST", "/api/v1/incidents/{incident_id}/comments"): {"body": "intruder"},
+    ("POST", "/api/v1/status-pages"): {"slug": "intruder-page", "title": "Intruder"},
+    ("PUT", "/api/v1/status-pages/{page_id}"): {"slug": "taken-over", "title": "Mine",
+                                                "published": True},
+    ("PATCH", "/api/v1/status-pages/{page_id}"): {"published": False, "groups": []},
+    ("POST", "/api/v1/status-pages/{page_id}/notes"): {"status": "resolved",
+                                                       "text": "nothing happened"},
+    ("PATCH", "/api/v1/status-pages/{page_id}/notes/{note_id}"): {"text": "defaced"},
 }
 # Routes that act on the caller's own account: allowed for anyone signed in, and they
 # touch only the caller's own rows (checked by the snapshot).
@@ -68,7 +81,8 @@ OWN = {("GET", "/api/v1/account"), ("GET", "/api/v1/tokens"), ("POST", "/api/v1/
        ("GET", "/api/v1/contacts"), ("POST", "/api/v1/contacts"), ("GET", "/api/v1/policies"),
        ("POST", "/api/v1/policies"),
        ("GET", "/api/v1/incidents"), ("GET", "/api/v1/maintenance"),
-       ("POST", "/api/v1/maintenance"), ("GET", "/api/v1/messages"), ("GET", "/api/v1/audit")}
+       ("POST", "/api/v1/maintenance"), ("GET", "/api/v1/messages"), ("GET", "/api/v1/audit"),
+       ("GET", "/api/v1/status-pages"), ("POST", "/api/v1/status-pages")}
 # The viewer holds a read token, which changes nothing, even among OWN routes; logging
 # out is the exception (it ends a session, and a read token is none).
 READ_TOKEN_MAY = {("DELETE", "/api/v1/sessions/current")}
@@ -111,9 +125,10 @@ async def snapshot(database_url: str, org_id: int) -> list[Any]:
             select(incident_acknowledgements).where(
                 incident_acknowledgements.c.org_id == org_id),
             select(c.id, c.body).where(c.org_id == org_id).order_by(c.id))]
+        pages = await status_page_snapshot(connection, org_id)
     await engine.dispose()
     return [list(monitors), list(tokens), list(members), list(sessions),
-            *map(list, recipients), *map(list, incidents)]
+            *map(list, recipients), *map(list, incidents), *pages]
 
 
 async def owners_incident(client: httpx.AsyncClient, owner: Person, database_url: str,
@@ -131,6 +146,20 @@ async def owners_incident(client: httpx.AsyncClient, owner: Person, database_url
     assert window.status_code == 201, window.text
     return {"incident_id": incident_id, "message_id": message_id,
             "window_id": window.json()["id"]}
+
+
+async def status_page_snapshot(connection: AsyncConnection, org_id: int) -> list[Any]:
+    p, m, n = st.status_pages.c, st.status_page_monitors.c, st.status_notes.c
+    own = select(p.id).where(p.org_id == org_id).scalar_subquery()
+    pages = (await connection.execute(
+        select(p.id, p.slug, p.title, p.published, p.version)
+        .where(p.org_id == org_id).order_by(p.id))).all()
+    shown = (await connection.execute(
+        select(m.page_id, m.monitor_id, m.display_name).where(m.page_id.in_(own))
+        .order_by(m.page_id, m.monitor_id))).all()
+    notes = (await connection.execute(
+        select(n.id, n.body, n.version).where(n.page_id.in_(own)).order_by(n.id))).all()
+    return [list(pages), list(shown), list(notes)]
 
 
 async def call(client: httpx.AsyncClient, method: str, path: str, ids: dict[str, int],
@@ -159,8 +188,15 @@ async def test_no_route_leaks_or_changes_another_organisations_data(
     policy = (await client.post("/api/v1/policies", headers=owner.headers, json={
         "name": "shop alerts", "contact_ids": [contact["id"]], "all_monitors": True})).json()
     me = (await client.get("/api/v1/account", headers=owner.headers)).json()
+    page = (await client.post("/api/v1/status-pages", headers=owner.headers, json={
+        "slug": "shop-status", "title": "shop", "published": True,
+        "groups": [{"name": "shop", "monitors": [{"monitor_id": monitor["id"]}]}]})).json()
+    note = (await client.post(f"/api/v1/status-pages/{page['id']}/notes",
+                              headers=owner.headers,
+                              json={"status": "info", "text": "shop news"})).json()
     ids = {"monitor_id": monitor["id"], "token_id": tokens[0]["id"], "user_id": me["user"]["id"],
            "contact_id": contact["id"], "point_id": point["id"], "policy_id": policy["id"],
+           "page_id": page["id"], "note_id": note["id"],
            **await owners_incident(client, owner, database_url, monitor["id"])}
     before = await snapshot(database_url, owner.org_id)
     walked = []

@@ -19,6 +19,9 @@ from dozor.api import (
     points,
     policies,
     problems,
+    status_notes,
+    status_pages,
+    status_public,
     two_factor,
 )
 
@@ -28,7 +31,8 @@ PREFIX = "/api/v1"
 def install(app: FastAPI) -> None:
     api = APIRouter(prefix=PREFIX)
     for module in (accounts, account_email, passwords, two_factor, members, monitors,
-                   incidents, maintenance, contacts, points, policies, messages, audit_log):
+                   incidents, maintenance, contacts, points, policies, messages, audit_log,
+                   status_pages, status_notes, status_public):
         api.include_router(module.router)
     app.include_router(api)
     password_page.add_routes(app)

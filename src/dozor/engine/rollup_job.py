@@ -26,17 +26,12 @@ from dozor.core.rollups import DAY, HOUR, Rollup, combine
 from dozor.core.types import ResultStatus
 from dozor.store import tables as t
 from dozor.store.queries import ROLLED_UP as MARK
-from dozor.store.queries import rollup_from_row, rollup_row
+from dozor.store.queries import rolled_up_until, rollup_from_row, rollup_row
 from dozor.store.upsert import insert_missing, upsert
 
 GRACE = timedelta(minutes=2)  # results are written within seconds; leave room for that
 CHUNK = 100  # monitors per query: a few milliseconds of work between yields
 KEYS = ("monitor_id", "location_id", "bucket")
-
-
-async def rolled_up_until(connection: AsyncConnection) -> int | None:
-    value = await connection.scalar(select(t.meta.c.value).where(t.meta.c.key == MARK))
-    return None if value is None else int(value)
 
 
 async def roll_up(database: AsyncEngine, now: datetime, unwritten_ms: int | None = None) -> int:

@@ -23,6 +23,9 @@ ACTIONS = frozenset({
     # Acts that silence alerts: acknowledging cancels escalations, a window suspends checks.
     "incident_acknowledged", "maintenance_created", "maintenance_changed",
     "maintenance_deleted",
+    # A published page shows monitors to anyone: who did that, and when, is on record.
+    "status_page_created", "status_page_published", "status_page_unpublished",
+    "status_page_deleted",
 })
 
 

@@ -6,11 +6,12 @@ from the daily rollups, the partial days at either end from the hourly ones.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import BigInteger, Table, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.core.rollups import DAY, HOUR, Histogram, Rollup, combine
@@ -49,19 +50,71 @@ async def recent_results(connection: AsyncConnection, monitor_id: int, limit: in
     return (await connection.execute(query)).all()
 
 
+async def rolled_up_until(connection: AsyncConnection) -> int | None:
+    """Epoch seconds of the hour the rollups reach: hours before it are rolled up."""
+    value = await connection.scalar(select(t.meta.c.value).where(t.meta.c.key == ROLLED_UP))
+    return None if value is None else int(value)
+
+
 async def uptime(connection: AsyncConnection, monitor_id: int, start: datetime,
                  end: datetime, location_id: int | None = None) -> Rollup:
     """Checks, uptime and latency of a monitor between two moments, to the hour: rollups
     for the hours rolled up, raw results for the rest (at most the open hour or two)."""
-    mark = await connection.scalar(select(t.meta.c.value).where(t.meta.c.key == ROLLED_UP))
+    mark = await rolled_up_until(connection)
     first = int(start.timestamp()) // HOUR * HOUR
     last = -(-int(end.timestamp()) // HOUR) * HOUR  # rounded up to the hour
-    rolled_to = min(last, int(mark)) if mark is not None else first
+    rolled_to = min(last, mark) if mark is not None else first
     parts = await _from_rollups(connection, monitor_id, first, rolled_to, location_id)
     if rolled_to < last:
         parts.append(await _from_results(connection, monitor_id, max(first, rolled_to), last,
                                          location_id))
     return combine(parts)
+
+
+# Constants written into the SQL, not bound: PostgreSQL only sees a GROUP BY expression
+# as the selected one when both are the same text, and two parameters are not.
+_DAY = literal_column(str(DAY), BigInteger)
+_DAY_MS = literal_column(str(DAY * 1000), BigInteger)
+DayCounts = dict[int, dict[int, tuple[int, int]]]
+"""(checks, up) by monitor, then by day (epoch seconds of its first second, UTC)."""
+
+
+async def daily_counts(connection: AsyncConnection, monitor_ids: Collection[int],
+                       start: int, now: datetime) -> DayCounts:
+    """Checks and successes per day since ``start`` (a day's first second) for many
+    monitors at once, in four statements however many monitors and days: daily rollups
+    for the days rolled up, hourly ones for the hours rolled up since, raw results for
+    the rest, as :func:`uptime` reads them. Days without checks are absent."""
+    mark = await rolled_up_until(connection)
+    rolled_to = min(int(now.timestamp()) // HOUR * HOUR, mark) if mark is not None else start
+    whole_days = rolled_to // DAY * DAY
+    counts: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    ids = list(monitor_ids)
+    for table, first, last in ((t.rollups_daily, start, whole_days),
+                               (t.rollups_hourly, max(start, whole_days), rolled_to)):
+        c = table.c
+        day = c.bucket // _DAY * _DAY
+        rows = await connection.execute(
+            select(c.monitor_id, day, func.sum(c.checks), func.sum(c.up))
+            .where(c.monitor_id.in_(ids), c.bucket >= first, c.bucket < last)
+            .group_by(c.monitor_id, day))
+        _add(counts, rows)
+    r = t.results.c
+    day = r.at // _DAY_MS * _DAY
+    _add(counts, await connection.execute(
+        select(r.monitor_id, day, func.count(), func.sum(case((r.status == ResultStatus.UP, 1),
+                                                              else_=0)))
+        .where(r.monitor_id.in_(ids), r.at >= max(start, rolled_to) * 1000,
+               r.status != ResultStatus.MAINTENANCE)
+        .group_by(r.monitor_id, day)))
+    return {m: {d: (c[0], c[1]) for d, c in days.items()} for m, days in counts.items()}
+
+
+def _add(counts: dict[int, dict[int, list[int]]], rows: Iterable[Any]) -> None:
+    for monitor_id, day, checks, up in rows:
+        total = counts[monitor_id][int(day)]
+        total[0] += int(checks)
+        total[1] += int(up)
 
 
 async def _from_rollups(connection: AsyncConnection, monitor_id: int, first: int, last: int,

@@ -229,4 +229,9 @@ meta = Table(
 
 
 # The alert-delivery tables share this metadata (imported last: they use the names above).
-from dozor.store import account_tables, incident_tables, notify_tables  # noqa: E402, F401
+from dozor.store import (  # noqa: E402, F401
+    account_tables,
+    incident_tables,
+    notify_tables,
+    status_tables,
+)
