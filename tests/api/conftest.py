@@ -142,6 +142,22 @@ async def sign_up(client: httpx.AsyncClient, email: str, name: str) -> Person:
     return Person(email, token.json()["token"], created.json()["organisation_id"])
 
 
+async def sub_account(client: httpx.AsyncClient, owner: Person, email: str,
+                      monitor_tags: list[str], role: str = "member") -> Person:
+    """Someone who signed up, then was added to the owner's organisation as a sub-account
+    limited to ``monitor_tags``; their token (read-only for a viewer) acts there."""
+    await sign_up(client, email, email.partition("@")[0].title())
+    added = await client.post("/api/v1/members", headers=owner.headers, json={
+        "email": email, "role": role, "monitor_tags": monitor_tags})
+    assert added.status_code == 201, added.text
+    session = await log_in(client, email, organisation_id=owner.org_id)
+    scope = "read" if role == "viewer" else "write"
+    token = await client.post("/api/v1/tokens", json={"name": "sub", "scope": scope},
+                              headers=bearer(session))
+    assert token.status_code == 201, token.text
+    return Person(email, token.json()["token"], owner.org_id)
+
+
 async def log_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD,
                  **extra: Any) -> str:
     """A session token (the cookie the answer sets is dropped: tests send headers)."""

@@ -20,7 +20,7 @@ from dozor.store import tables as t
 from dozor.store.db import create_engine
 from dozor.store.incident_tables import incident_acknowledgements, incident_comments
 from tests.api import seed
-from tests.api.conftest import PASSWORD, Person
+from tests.api.conftest import PASSWORD, Person, sub_account
 
 # Public status pages are tested apart (test_status_public): they show published pages
 # to anyone, and nothing of an unpublished one.
@@ -83,6 +83,9 @@ OWN = {("GET", "/api/v1/account"), ("GET", "/api/v1/tokens"), ("POST", "/api/v1/
        ("GET", "/api/v1/incidents"), ("GET", "/api/v1/maintenance"),
        ("POST", "/api/v1/maintenance"), ("GET", "/api/v1/messages"), ("GET", "/api/v1/audit"),
        ("GET", "/api/v1/status-pages"), ("POST", "/api/v1/status-pages")}
+# Of the OWN routes, those a sub-account walks too: they reach the organisation's monitors.
+SUB_ACCOUNT_WALKS = {("GET", "/api/v1/monitors"), ("POST", "/api/v1/monitors"),
+                     ("POST", "/api/v1/monitors/apply"), ("GET", "/api/v1/incidents")}
 # The viewer holds a read token, which changes nothing, even among OWN routes; logging
 # out is the exception (it ends a session, and a read token is none).
 READ_TOKEN_MAY = {("DELETE", "/api/v1/sessions/current")}
@@ -198,6 +201,9 @@ async def test_no_route_leaks_or_changes_another_organisations_data(
            "contact_id": contact["id"], "point_id": point["id"], "policy_id": policy["id"],
            "page_id": page["id"], "note_id": note["id"],
            **await owners_incident(client, owner, database_url, monitor["id"])}
+    # A member of the owner's organisation who sees only monitors tagged "elsewhere": to
+    # it, the owner's untagged "shop" is as foreign as to a stranger.
+    outsider = await sub_account(client, owner, "outsider@example.com", ["elsewhere"])
     before = await snapshot(database_url, owner.org_id)
     walked = []
     routes = await api_routes(client)
@@ -207,18 +213,21 @@ async def test_no_route_leaks_or_changes_another_organisations_data(
             continue
         unknown = set(re.findall(r"\{(\w+)\}", path)) - set(ids)
         assert not unknown, f"{method} {path}: teach this test its {unknown}"
-        for person, role in ((stranger, "stranger"), (viewer, "viewer")):
+        for person, role in ((stranger, "stranger"), (viewer, "viewer"),
+                             (outsider, "sub-account")):
+            if role == "sub-account" and (method, path) in OWN - SUB_ACCOUNT_WALKS:
+                continue  # about the caller's own account, and walked by the others
             answer = await call(client, method, path, ids, person)
             walked.append((method, path, role, answer.status_code))
             assert answer.status_code < 500, (method, path, role, answer.text)
             if (method, path) in OWN:
-                if role == "stranger":
+                if role in ("stranger", "sub-account"):
                     assert "shop" not in answer.text, (method, path)
                     assert owner.email not in answer.text, (method, path)
                 elif method != "GET" and (method, path) not in READ_TOKEN_MAY:
                     assert answer.status_code == 403, (method, path, role, answer.text)
                 continue
-            if role == "stranger" or method != "GET":
+            if role in ("stranger", "sub-account") or method != "GET":
                 assert answer.status_code in (401, 403, 404), (method, path, role,
                                                                answer.status_code)
     assert await snapshot(database_url, owner.org_id) == before

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dozor.api import subaccounts
 from dozor.api.problems import Problem
 from dozor.api.security import Principal, authenticate
 from dozor.settings import Settings
@@ -38,7 +39,9 @@ async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
 
 async def principal(request: Request,
                     conn: Annotated[AsyncConnection, Depends(connection)]) -> Principal:
-    return await authenticate(conn, request)
+    caller = await authenticate(conn, request)
+    subaccounts.check_path(caller, request.url.path)  # fail closed for sub-accounts
+    return caller
 
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dozor.api import paging
+from dozor.api import paging, subaccounts
 from dozor.api.deps import Caller, Connection, Id, IdFilter
 from dozor.api.paging import Cursor, End, Limit, Start
 from dozor.api.problems import Problem
@@ -52,8 +52,9 @@ async def list_incidents(caller: Caller, conn: Connection, limit: Limit = 100,
     """Incidents newest first; ``start`` and ``end`` keep those open at some moment
     between them."""
     start, end = paging.time_range(start, end)
+    visible = await subaccounts.visible_monitor_ids(conn, caller)
     rows = await store.find_incidents(conn, caller.org_id,
-                                      IncidentFilter(state, monitor_id, start, end),
+                                      IncidentFilter(state, monitor_id, start, end, visible),
                                       paging.decode(cursor), limit + 1)
     return paging.page(rows, limit, _summary)
 
@@ -110,7 +111,9 @@ async def add_comment(incident_id: Id, body: NewComment, caller: Caller, conn: C
 
 async def _incident(conn: AsyncConnection, caller: Principal, incident_id: int) -> Any:
     row = await store.get_incident(conn, caller.org_id, incident_id)
-    if row is None:  # another organisation's incident is as absent as a missing one
+    # Another organisation's incident, or one of a monitor beyond a sub-account's tags, is
+    # as absent as a missing one.
+    if row is None or not caller.sees(row.monitor_tags):
         raise Problem(404, f"no incident {incident_id}")
     return row
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,7 +25,7 @@ from dozor.api import paging
 from dozor.api.deps import AppSettings, Caller, Connection, Id
 from dozor.api.fields import Email, Language, Role
 from dozor.api.passwords import INVITE_LIFETIME, issue_token, link
-from dozor.api.problems import Problem
+from dozor.api.problems import Problem, invalid
 from dozor.api.ratelimit import RateLimit, enforce
 from dozor.api.security import Principal, client_ip
 from dozor.notify import account_mail
@@ -34,24 +34,44 @@ from dozor.settings import Settings
 from dozor.store import account_tables as a
 from dozor.store import accounts
 from dozor.store import tables as t
+from dozor.validation import Label
 
 router = APIRouter(tags=["members"])
 ADDS_BY_ORG = RateLimit(20, 3600.0)  # each sends an email to an address an admin typed
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-class NewMember(BaseModel):
+MonitorTags = Annotated[
+    list[Annotated[Label, Field(min_length=1, max_length=64)]] | None,
+    Field(None, min_length=1, max_length=50,
+          description="a sub-account: only the monitors carrying one of these tags "
+          "(viewers and members only; null: the whole organisation)")]
+
+
+class _Scoped(BaseModel):
+    @model_validator(mode="after")
+    def _sub_accounts_are_viewers_or_members(self) -> Any:
+        role = getattr(self, "role", None)
+        if getattr(self, "monitor_tags", None) is not None and role in ("admin", "owner"):
+            raise ValueError("monitor_tags: an admin or owner manages the whole "
+                             "organisation; limit viewers and members only")
+        return self
+
+
+class NewMember(_Scoped):
     model_config = ConfigDict(extra="forbid")
     email: Email
     role: Role = "member"
     name: str | None = Field(None, min_length=1, max_length=200,
                              description="for a new address (default: its local part)")
     language: Language = Field("en", description="of the invitation email")
+    monitor_tags: MonitorTags = None
 
 
-class MemberChange(BaseModel):
+class MemberChange(_Scoped):
     model_config = ConfigDict(extra="forbid")
-    role: Role
+    role: Role | None = None
+    monitor_tags: MonitorTags = None
 
 
 @router.get("/members")
@@ -84,12 +104,14 @@ async def add_member(body: NewMember, request: Request, response: Response, call
     user_id = user.id if user is not None else await _invite(conn, body, now)
     # Someone invited elsewhere who never chose a password gets an invitation too.
     invited = user is None or user.password_hash == accounts.UNUSABLE_PASSWORD
-    await conn.execute(insert(a.memberships).values(user_id=user_id, org_id=caller.org_id,
-                                                    role=body.role, created_at=now))
+    await conn.execute(insert(a.memberships).values(
+        user_id=user_id, org_id=caller.org_id, role=body.role, created_at=now,
+        monitor_tags=_unique(body.monitor_tags)))
     await _tell(conn, caller, user_id, body, settings, invited, now)
     await audit.record(conn, "member_added", org_id=caller.org_id, user_id=caller.user_id,
                        target=f"user {user_id}", ip=client_ip(request),
-                       detail={"role": body.role, "invited": invited})
+                       detail={"role": body.role, "invited": invited,
+                               "monitor_tags": _unique(body.monitor_tags)})
     response.headers["Location"] = f"/api/v1/members/{user_id}"
     return _view(await _member(conn, caller.org_id, user_id))
 
@@ -121,24 +143,36 @@ async def _tell(conn: AsyncConnection, caller: Principal, user_id: int, body: Ne
 @router.patch("/members/{user_id}")
 async def change_role(user_id: Id, body: MemberChange, request: Request, caller: Caller,
                       conn: Connection) -> dict[str, Any]:
-    """Change a member's role (admins; only owners make or unmake owners)."""
+    """Change a member's role (admins; only owners make or unmake owners), or the tags a
+    sub-account is limited to (``monitor_tags``; null makes it a full member)."""
     caller = await _lock(conn, caller)
     caller.require("admin", write=True)
     member = await _member(conn, caller.org_id, user_id)
-    if body.role == member.role:
+    role = body.role or member.role
+    tags = _unique(body.monitor_tags) if "monitor_tags" in body.model_fields_set \
+        else member.monitor_tags
+    if tags is not None and role in ("admin", "owner"):
+        raise invalid([("monitor_tags", "an admin or owner manages the whole organisation; "
+                        "set monitor_tags to null first, or keep the role")])
+    if (role, tags) == (member.role, member.monitor_tags):
         return _view(member)
-    if "owner" in (member.role, body.role):
+    if "owner" in (member.role, role) and role != member.role:
         _owner_only(caller)
-    if member.role == "owner":
+    if member.role == "owner" and role != "owner":
         await _not_last_owner(conn, caller.org_id, "demoted")
     m = a.memberships.c
     await conn.execute(update(a.memberships).where(m.org_id == caller.org_id,
                                                    m.user_id == user_id)
-                       .values(role=body.role))
+                       .values(role=role, monitor_tags=tags))
     await audit.record(conn, "role_changed", org_id=caller.org_id, user_id=caller.user_id,
                        target=f"user {user_id}", ip=client_ip(request),
-                       detail={"from": member.role, "to": body.role})
+                       detail={"from": member.role, "to": role,
+                               "monitor_tags": {"from": member.monitor_tags, "to": tags}})
     return _view(await _member(conn, caller.org_id, user_id))
+
+
+def _unique(tags: list[str] | None) -> list[str] | None:
+    return None if tags is None else sorted(set(tags))
 
 
 @router.delete("/members/{user_id}", status_code=204)
@@ -201,8 +235,9 @@ async def _lock(conn: AsyncConnection, caller: Principal) -> Principal:
 
 def _members() -> Any:
     m, u = a.memberships.c, a.users.c
-    return select(m.user_id, m.role, m.created_at, u.email, u.name, u.email_confirmed_at,
-                  u.totp_enabled_at, u.password_hash).join(a.users, u.id == m.user_id)
+    return select(m.user_id, m.role, m.monitor_tags, m.created_at, u.email, u.name,
+                  u.email_confirmed_at, u.totp_enabled_at, u.password_hash
+                  ).join(a.users, u.id == m.user_id)
 
 
 async def _member(conn: AsyncConnection, org_id: int, user_id: int) -> Any:
@@ -216,6 +251,7 @@ async def _member(conn: AsyncConnection, org_id: int, user_id: int) -> Any:
 
 def _view(row: Any) -> dict[str, Any]:
     return {"user_id": row.user_id, "email": row.email, "name": row.name, "role": row.role,
+            "monitor_tags": row.monitor_tags,
             "joined_at": row.created_at.isoformat(),
             "email_confirmed": row.email_confirmed_at is not None,
             "two_factor": row.totp_enabled_at is not None,

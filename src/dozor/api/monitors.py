@@ -16,10 +16,11 @@ from fastapi import APIRouter, Body, Header, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dozor.api import paging, plans
+from dozor.api import paging, plans, subaccounts
 from dozor.api.deps import Caller, Connection, Id
 from dozor.api.paging import Limit, aware
 from dozor.api.problems import Problem, invalid
+from dozor.api.security import Principal
 from dozor.api.versions import check_version, etag
 from dozor.config.apply import apply_plan, make_plan
 from dozor.config.specs import MonitorSpec, SpecError, parse_monitor, spec_from_row, spec_to_mapping
@@ -45,6 +46,9 @@ async def list_monitors(caller: Caller, conn: Connection, limit: Limit = 100,
              .where(m.org_id == caller.org_id, m.id > after).order_by(m.id).limit(limit + 1))
     if state:
         query = query.where(s.state == state)
+    visible = await subaccounts.visible_monitor_ids(conn, caller)
+    if visible is not None:
+        query = query.where(m.id.in_(visible))
     rows = (await conn.execute(query)).all()
     items = [_view(r) for r in rows[:limit] if not tag or tag in r.tags]
     more = len(rows) > limit
@@ -56,12 +60,13 @@ async def create_monitor(caller: Caller, conn: Connection, response: Response,
                          body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     caller.require("member", write=True)
     spec = _parse(body)
+    subaccounts.check_tags(caller, spec.fields.tags)
     await plans.check_monitor(conn, caller.org_id, spec.fields.interval, adding=True)
     if await store.find_monitor(conn, spec.name, caller.org_id) is not None:
         raise Problem(409, f"name: a monitor named {spec.name!r} exists",
                       errors=[{"field": "name", "message": "already used"}])
     monitor_id = await store.create_monitor(conn, spec, caller.org_id)
-    view = _view(await _row(conn, caller.org_id, monitor_id))
+    view = _view(await _row(conn, caller, monitor_id))
     response.headers["ETag"] = etag(view["version"])
     response.headers["Location"] = f"/api/v1/monitors/{monitor_id}"
     return view
@@ -70,7 +75,7 @@ async def create_monitor(caller: Caller, conn: Connection, response: Response,
 @router.get("/monitors/{monitor_id}")
 async def get_monitor(monitor_id: Id, caller: Caller, conn: Connection,
                       response: Response) -> dict[str, Any]:
-    view = _view(await _row(conn, caller.org_id, monitor_id))
+    view = _view(await _row(conn, caller, monitor_id))
     response.headers["ETag"] = etag(view["version"])
     return view
 
@@ -88,25 +93,26 @@ async def patch_monitor(monitor_id: Id, caller: Caller, conn: Connection,
                         response: Response, body: Annotated[dict[str, Any], Body()],
                         if_match: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """Change some fields (a JSON merge patch: ``null`` removes a field)."""
-    row = await _row(conn, caller.org_id, monitor_id)
+    row = await _row(conn, caller, monitor_id)
     merged = spec_to_mapping(spec_from_row(row)) | body
     return await _change(conn, caller, monitor_id,
                          {k: v for k, v in merged.items() if v is not None}, if_match, response)
 
 
-async def _change(conn: AsyncConnection, caller: Any, monitor_id: int, body: dict[str, Any],
+async def _change(conn: AsyncConnection, caller: Principal, monitor_id: int, body: dict[str, Any],
                   if_match: str | None, response: Response) -> dict[str, Any]:
     caller.require("member", write=True)
-    row = await _row(conn, caller.org_id, monitor_id)
+    row = await _row(conn, caller, monitor_id)
     check_version("monitor", row.revision, if_match)
     spec = _parse(body)
+    subaccounts.check_tags(caller, spec.fields.tags)
     await plans.check_monitor(conn, caller.org_id, spec.fields.interval, adding=False)
     other = await store.find_monitor(conn, spec.name, caller.org_id)
     if other is not None and other.id != monitor_id:
         raise Problem(409, f"name: a monitor named {spec.name!r} exists",
                       errors=[{"field": "name", "message": "already used"}])
     await store.update_monitor(conn, monitor_id, spec, managed_by=row.managed_by)
-    view = _view(await _row(conn, caller.org_id, monitor_id))
+    view = _view(await _row(conn, caller, monitor_id))
     response.headers["ETag"] = etag(view["version"])
     return view
 
@@ -121,19 +127,19 @@ async def resume_monitor(monitor_id: Id, caller: Caller, conn: Connection) -> di
     return await _set_paused(conn, caller, monitor_id, False)
 
 
-async def _set_paused(conn: AsyncConnection, caller: Any, monitor_id: int,
+async def _set_paused(conn: AsyncConnection, caller: Principal, monitor_id: int,
                       paused: bool) -> dict[str, Any]:
     caller.require("member", write=True)
-    await _row(conn, caller.org_id, monitor_id)
+    await _row(conn, caller, monitor_id)
     await store.set_paused(conn, monitor_id, paused)
-    return _view(await _row(conn, caller.org_id, monitor_id))
+    return _view(await _row(conn, caller, monitor_id))
 
 
 @router.delete("/monitors/{monitor_id}", status_code=204)
 async def delete_monitor(monitor_id: Id, caller: Caller, conn: Connection,
                          if_match: Annotated[str | None, Header()] = None) -> None:
     caller.require("member", write=True)
-    row = await _row(conn, caller.org_id, monitor_id)
+    row = await _row(conn, caller, monitor_id)
     if if_match is not None:
         check_version("monitor", row.revision, if_match)
     await store.delete_monitor(conn, monitor_id)
@@ -145,6 +151,7 @@ async def apply_yaml(caller: Caller, conn: Connection,
                      dry_run: bool = False) -> dict[str, Any]:
     """Bulk apply of the YAML format ``dozor apply`` reads; ``dry_run`` shows the plan."""
     caller.require("member", write=True)
+    subaccounts.require_whole_organisation(caller)
     try:
         document = load_text(body)
         plan = await make_plan(conn, document, org_id=caller.org_id)
@@ -161,7 +168,7 @@ async def results(monitor_id: Id, caller: Caller, conn: Connection, limit: Limit
                   cursor: str | None = None, start: datetime | None = None,
                   end: datetime | None = None) -> dict[str, Any]:
     """Raw results, newest first, within [start, end)."""
-    await _row(conn, caller.org_id, monitor_id)
+    await _row(conn, caller, monitor_id)
     r = t.results.c
     query = select(t.results).where(r.monitor_id == monitor_id).order_by(r.at.desc())
     before = paging.decode(cursor, paging.TIME_RANGE)
@@ -179,7 +186,7 @@ async def uptime(monitor_id: Id, caller: Caller, conn: Connection,
                  start: datetime | None = None, end: datetime | None = None
                  ) -> dict[str, Any]:
     """Uptime and latency from rollups: for [start, end), or the usual four windows."""
-    await _row(conn, caller.org_id, monitor_id)
+    await _row(conn, caller, monitor_id)
     now = datetime.now(UTC)
     if start is not None or end is not None:
         windows = {"range": (aware(start) or now - timedelta(days=1), aware(end) or now)}
@@ -199,14 +206,16 @@ def _parse(body: dict[str, Any]) -> MonitorSpec:
                        for p in error.problems]) from None
 
 
-async def _row(conn: AsyncConnection, org_id: int, monitor_id: int) -> Any:
+async def _row(conn: AsyncConnection, caller: Principal, monitor_id: int) -> Any:
     m, s = t.monitors.c, t.monitor_state.c
     row = (await conn.execute(
         select(t.monitors, s.state, s.since, s.last_checked_at, s.last_latency_ms,
                s.last_message, s.incident_id)
         .join(t.monitor_state, s.monitor_id == m.id)
-        .where(m.id == monitor_id, m.org_id == org_id))).first()
-    if row is None:  # another organisation's monitor is as absent as a deleted one
+        .where(m.id == monitor_id, m.org_id == caller.org_id))).first()
+    # Another organisation's monitor, or one beyond a sub-account's tags, is as absent as
+    # a deleted one.
+    if row is None or not caller.sees(row.tags):
         raise Problem(404, f"no monitor {monitor_id}")
     return row
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,6 +59,16 @@ class Principal:
     scope: str  # "write" | "read"
     via: str  # "token" | "session"
     token_id: int | None = None
+    # A sub-account sees only the monitors carrying one of these tags (None: all).
+    monitor_tags: tuple[str, ...] | None = None
+
+    @property
+    def restricted(self) -> bool:
+        return self.monitor_tags is not None
+
+    def sees(self, tags: Sequence[str] | None) -> bool:
+        """Whether a monitor with these tags is within this principal's reach."""
+        return self.monitor_tags is None or bool(set(self.monitor_tags) & set(tags or ()))
 
     def can(self, role: str, write: bool = False) -> bool:
         if write and self.scope != "write":
@@ -100,7 +111,8 @@ async def _by_token(connection: AsyncConnection, token: str, now: datetime
                     ) -> Principal | None:
     t, m = a.api_tokens.c, a.memberships.c
     row = (await connection.execute(
-        select(t.id, t.user_id, t.org_id, t.scope, t.expires_at, t.last_used_at, m.role)
+        select(t.id, t.user_id, t.org_id, t.scope, t.expires_at, t.last_used_at, m.role,
+               m.monitor_tags)
         .join(a.memberships, (m.user_id == t.user_id) & (m.org_id == t.org_id))
         .where(t.token_hash == digest(token), t.revoked_at.is_(None)))).first()
     if row is None or (row.expires_at is not None and row.expires_at <= now):
@@ -108,19 +120,25 @@ async def _by_token(connection: AsyncConnection, token: str, now: datetime
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         await connection.execute(update(a.api_tokens).where(t.id == row.id)
                                  .values(last_used_at=now))  # at most once a minute
-    return Principal(row.user_id, row.org_id, row.role, row.scope, "token", row.id)
+    return Principal(row.user_id, row.org_id, row.role, row.scope, "token", row.id,
+                     _tags(row.monitor_tags))
 
 
 async def _by_session(connection: AsyncConnection, token: str, now: datetime
                       ) -> Principal | None:
     s, m = a.sessions.c, a.memberships.c
     row = (await connection.execute(
-        select(s.user_id, s.org_id, s.expires_at, m.role)
+        select(s.user_id, s.org_id, s.expires_at, m.role, m.monitor_tags)
         .join(a.memberships, (m.user_id == s.user_id) & (m.org_id == s.org_id))
         .where(s.token_hash == digest(token)))).first()
     if row is None or row.expires_at <= now:
         return None
-    return Principal(row.user_id, row.org_id, row.role, "write", "session")
+    return Principal(row.user_id, row.org_id, row.role, "write", "session",
+                     monitor_tags=_tags(row.monitor_tags))
+
+
+def _tags(stored: Any) -> tuple[str, ...] | None:
+    return None if stored is None else tuple(str(tag) for tag in stored)
 
 
 def client_ip(request: Request) -> str | None:

@@ -32,6 +32,8 @@ memberships = Table(
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
     Column("role", String(10), nullable=False),  # owner | admin | member | viewer
+    # A sub-account: only the monitors carrying one of these tags (NULL: all of them).
+    Column("monitor_tags", JSON),
     _created(),
 )
 

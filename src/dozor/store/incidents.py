@@ -30,12 +30,13 @@ class IncidentFilter:
     monitor_id: int | None = None
     start: datetime | None = None
     end: datetime | None = None
+    monitor_ids: frozenset[int] | None = None  # only these monitors' (a sub-account's)
 
 
 def _incidents() -> Select[Any]:
     i, m, k = t.incidents.c, t.monitors.c, acks.c
     acknowledger = a.users.alias("acknowledger")
-    return (select(t.incidents, m.name.label("monitor_name"),
+    return (select(t.incidents, m.name.label("monitor_name"), m.tags.label("monitor_tags"),
                    t.locations.c.name.label("location_name"),
                    k.user_id.label("acknowledged_by"), k.at.label("acknowledged_at"),
                    acknowledger.c.name.label("acknowledged_by_name"))
@@ -61,6 +62,8 @@ async def find_incidents(connection: AsyncConnection, org_id: int | None,
                             else i.closed_at.is_not(None))
     if where.monitor_id is not None:
         query = query.where(i.monitor_id == where.monitor_id)
+    if where.monitor_ids is not None:
+        query = query.where(i.monitor_id.in_(where.monitor_ids))
     if where.end is not None:
         query = query.where(i.opened_at < where.end)
     if where.start is not None:
