@@ -1,81 +1,102 @@
 """Schemathesis walks every operation of the OpenAPI document the app serves, with
 generated input (valid and invalid), as an owner: no input may make the API answer 500.
 
-The app runs without its background parts (no engine, no dispatcher): what is tested is
-the API's handling of input, and nothing generated here may reach the network."""
+It runs on SQLite and on PostgreSQL, over loopback, without the app's background parts
+(no engine, no dispatcher): what is tested is the API's handling of input, and nothing
+generated here may reach the network."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import schemathesis
-import sqlalchemy
+import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.schemas import APIOperation
 from sqlalchemy import insert
-from starlette.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy.pool import NullPool
+from starlette.types import Receive, Scope, Send
 
 from dozor.api.ratelimit import RateLimit
 from dozor.api.security import digest, hash_password, new_token
 from dozor.app import create_app
 from dozor.settings import Settings
 from dozor.store import account_tables as a
-from dozor.store.migrate import upgrade
+from dozor.store.db import create_engine
+from tests.conftest import fresh_database
 
 PASSWORD = "correct horse battery"
 EXAMPLES = 20  # per operation and mode (valid input, invalid input)
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path: Path = tmp_path_factory.mktemp("schemathesis")
-    upgrade(f"sqlite:///{path / 'dozor.db'}")
-    return path
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql",
+                                                                marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One database for the whole walk, on each backend (PostgreSQL refuses text that
+    SQLite keeps, so a generated value can fail on one only)."""
+    with fresh_database(request, request.param, tmp_path_factory.mktemp("fuzz")) as url:
+        yield url
 
 
 class Owner:
     """The owner of the default organisation, with a fresh write token for every call:
     a generated call may revoke the token it came with, and must not spoil the next."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.database = sqlalchemy.create_engine(f"sqlite:///{data_dir / 'dozor.db'}")
-        with self.database.begin() as connection:
-            self.user_id = connection.execute(insert(a.users).values(
+    def __init__(self, database_url: str) -> None:
+        # No pool: every asyncio.run below is a new event loop.
+        self.database = create_engine(database_url, poolclass=NullPool)
+        self.user_id = asyncio.run(self._insert_owner())
+
+    async def _insert_owner(self) -> int:
+        async with self.database.begin() as connection:
+            user_id: int = (await connection.execute(insert(a.users).values(
                 email="owner@example.com", name="Owner", failed_logins=0,
                 password_hash=hash_password(PASSWORD), created_at=datetime.now(UTC),
-            )).inserted_primary_key[0]
-            connection.execute(insert(a.memberships).values(
-                user_id=self.user_id, org_id=1, role="owner", created_at=datetime.now(UTC)))
+            ))).inserted_primary_key[0]
+            await connection.execute(insert(a.memberships).values(
+                user_id=user_id, org_id=1, role="owner", created_at=datetime.now(UTC)))
+        return user_id
 
     def headers(self) -> dict[str, str]:
         token = new_token()
-        with self.database.begin() as connection:
-            connection.execute(insert(a.api_tokens).values(
-                org_id=1, user_id=self.user_id, name="fuzz", prefix=token[:12],
-                token_hash=digest(token), scope="write", created_at=datetime.now(UTC)))
+        asyncio.run(self._insert_token(token))
         return {"Authorization": f"Bearer {token}"}
 
+    async def _insert_token(self, token: str) -> None:
+        async with self.database.begin() as connection:
+            await connection.execute(insert(a.api_tokens).values(
+                org_id=1, user_id=self.user_id, name="fuzz", prefix=token[:12],
+                token_hash=digest(token), scope="write", created_at=datetime.now(UTC)))
+
 
 @pytest.fixture(scope="module")
-def owner(data_dir: Path) -> Iterator[Owner]:
-    made = Owner(data_dir)
+def owner(database_url: str) -> Iterator[Owner]:
+    made = Owner(database_url)
     yield made
-    made.database.dispose()
+    asyncio.run(made.database.dispose())
 
 
 @pytest.fixture(scope="module")
-def app(data_dir: Path) -> ASGIApp:
-    served = create_app(Settings.model_validate({"data_dir": data_dir, "signup": True}))
+def base_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API served over loopback by uvicorn in a thread of its own (one event loop for
+    the whole walk, as in production), with its lifespan (engine, dispatcher) answered
+    but not run: nothing generated here may reach the network."""
+    served = create_app(Settings.model_validate({
+        "data_dir": tmp_path_factory.mktemp("data"), "database_url": database_url,
+        "signup": True}))
 
     async def without_background_parts(scope: Scope, receive: Receive, send: Send) -> None:
-        """The app, with its lifespan (engine, dispatcher) answered but not run."""
         if scope["type"] != "lifespan":
             await served(scope, receive, send)
             return
@@ -84,10 +105,25 @@ def app(data_dir: Path) -> ASGIApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await served.state.database.dispose()  # its connections live on this loop
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    return without_background_parts
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(without_background_parts, host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(500):  # bounded: 10 s
+        if server.started:
+            break
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -109,10 +145,10 @@ def fuzz(operation: APIOperation, mode: GenerationMode, owner: Owner) -> None:
 
 
 @pytest.mark.usefixtures("no_login_limits")
-def test_no_generated_input_makes_the_api_fail(app: ASGIApp, owner: Owner) -> None:
+def test_no_generated_input_makes_the_api_fail(base_url: str, owner: Owner) -> None:
     # One test walks the operations (schemathesis's pytest plugin does not work with
     # this pytest); it reports every failing operation, not just the first.
-    schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
+    schema = schemathesis.openapi.from_url(f"{base_url}/api/openapi.json")
     # /metrics answers 503 until the engine has started, which it never does here; it
     # takes no input but a header, and tests/metrics walks it.
     operations = [operation for operation in (r.ok() for r in schema.get_all_operations())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from dozor.api import (
     account_email,
@@ -16,6 +16,7 @@ from dozor.api import (
     monitors,
     password_page,
     passwords,
+    plain_text,
     points,
     policies,
     problems,
@@ -29,7 +30,7 @@ PREFIX = "/api/v1"
 
 
 def install(app: FastAPI) -> None:
-    api = APIRouter(prefix=PREFIX)
+    api = APIRouter(prefix=PREFIX, dependencies=[Depends(plain_text.refuse_nul)])
     for module in (accounts, account_email, passwords, two_factor, members, monitors,
                    incidents, maintenance, contacts, points, policies, messages, audit_log,
                    status_pages, status_notes, status_public):

@@ -175,6 +175,9 @@ class _Reader:
         return result
 
     def _expand(self, value: str, path: Path) -> str:
+        if "\x00" in value:  # YAML's "\0" escape; no database column can keep it
+            self.problems.append(Problem(path, "must not contain the NUL character (U+0000)"))
+            return value.replace("\x00", "")
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:

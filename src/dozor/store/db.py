@@ -58,7 +58,8 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     if parsed.get_backend_name() == "postgresql":
-        options.setdefault("pool_size", 10)
+        if "poolclass" not in options:  # NullPool (one-shot tools) takes no size
+            options.setdefault("pool_size", 10)
         options.setdefault("pool_pre_ping", True)
         # A statement stuck behind a lock or a half-open connection fails instead of
         # holding the writer (and its growing queue) forever.
