@@ -13,7 +13,7 @@ async def test_the_document_is_openapi_3_1_with_browsable_docs(
     spec = (await client.get("/api/openapi.json")).json()
     assert spec["openapi"].startswith("3.1")
     assert any(path.startswith("/api/v1/monitors") for path in spec["paths"])
-    docs = await client.get("/docs")
+    docs = await client.get("/api/docs")
     assert docs.status_code == 200 and "/api/openapi.json" in docs.text
 
 
