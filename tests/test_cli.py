@@ -8,10 +8,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from dozor.cli import main
 from tests import fakes  # noqa: F401  (registers the scripted kind)
+from tests.cli_results import ok
 
 FILE = """\
 monitors:
@@ -28,11 +29,6 @@ def dozor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     runner = CliRunner()
     assert runner.invoke(main, ["migrate"]).exit_code == 0
     return runner
-
-
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def test_apply_then_list_then_export(dozor: CliRunner, tmp_path: Path) -> None:

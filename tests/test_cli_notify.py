@@ -7,9 +7,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from dozor.cli import main
+from tests.cli_results import fails, ok
 
 
 @pytest.fixture
@@ -18,16 +19,6 @@ def dozor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     runner = CliRunner()
     assert runner.invoke(main, ["migrate"]).exit_code == 0
     return runner
-
-
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def fails(result: Result) -> str:
-    assert result.exit_code != 0, result.output
-    return result.output
 
 
 def test_a_contact_adds_a_phone_and_confirms_it_with_the_code(

@@ -341,9 +341,9 @@ def _duration(value: timedelta) -> str:
 
 
 def _add_notify_commands() -> None:
-    from dozor import cli_notify
+    from dozor import cli_notify, cli_orgs
 
-    for group in cli_notify.GROUPS:
+    for group in (*cli_notify.GROUPS, *cli_orgs.GROUPS):
         main.add_command(group)
 
 

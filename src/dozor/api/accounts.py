@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dozor.api import account_email, two_factor
+from dozor.api import account_email, plans, two_factor
 from dozor.api.deps import MAX_ID, AppSettings, Caller, Connection, Id
 from dozor.api.fields import Email, Password
 from dozor.api.problems import Problem
@@ -32,6 +32,7 @@ from dozor.api.security import (
     presented_token,
     public_user,
 )
+from dozor.core.durations import format_duration
 from dozor.privacy import audit
 from dozor.store import account_tables as a
 from dozor.store import accounts
@@ -181,12 +182,20 @@ async def account(caller: Caller, conn: Connection) -> dict[str, Any]:
     user = await accounts.user(conn, caller.user_id)
     org = (await conn.execute(select(t.organizations)
                               .where(t.organizations.c.id == caller.org_id))).one()
+    plan = await plans.plan_of(conn, caller.org_id)
     return {"user": public_user(user), "role": caller.role, "via": caller.via,
             "organisation": {"id": org.id, "name": org.name, "plan": org.plan,
                              "sms_credits": org.sms_credits,
-                             "trial_ends_at": org.trial_ends_at.isoformat()
-                             if org.trial_ends_at else None,
+                             "trial_ends_at": _iso(org.trial_ends_at),
+                             "paid_until": _iso(org.paid_until),
+                             "limits": {"plan": plan.name, "monitors": plan.limits.monitors,
+                                        "min_interval": format_duration(
+                                            plan.limits.min_interval)},
                              "messaging_suspended": org.messaging_suspended_reason}}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 @router.post("/tokens", status_code=201)

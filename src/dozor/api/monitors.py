@@ -158,6 +158,12 @@ async def apply_yaml(caller: Caller, conn: Connection,
     except ConfigFileError as error:
         raise invalid([(p.split(": ", 1)[0], p.split(": ", 1)[-1])
                        for p in str(error).splitlines()]) from None
+    index = {spec.name: i for i, spec in enumerate(document.monitors)}
+    await plans.check_monitors(
+        conn, caller.org_id,
+        [(f"monitors[{index[spec.name]}].interval", spec.fields.interval)
+         for spec in (*plan.create, *(spec for _, spec, _ in plan.update))],
+        added=len(plan.create) - len(plan.remove))
     if not dry_run:
         await apply_plan(conn, plan, org_id=caller.org_id)
     return {"dry_run": dry_run, "changes": plan.lines(), "unchanged": plan.unchanged}

@@ -1,52 +1,52 @@
-"""Plans and their limits, enforced by the API with errors that say which limit.
+"""Plan limits, enforced by the API with errors that say which limit and why it applies.
 
->>> PLANS["free"].min_interval
-datetime.timedelta(seconds=300)
+``dozor apply`` (the operator, on the server) is not limited; the API's bulk apply is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api.problems import Problem
 from dozor.core.durations import format_duration
+from dozor.core.plans import InForce, in_force
 from dozor.store import tables as t
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    monitors: int | None  # None: no limit
-    min_interval: timedelta
-
-
-PLANS = {
-    "free": Plan(50, timedelta(minutes=5)),
-    "trial": Plan(500, timedelta(seconds=30)),
-    "paid": Plan(10_000, timedelta(seconds=10)),
-    "self-hosted": Plan(None, timedelta(seconds=1)),
-}
-
-
-async def plan_of(connection: AsyncConnection, org_id: int) -> tuple[str, Plan]:
-    name = (await connection.execute(select(t.organizations.c.plan)
-                                     .where(t.organizations.c.id == org_id))).scalar_one()
-    return name, PLANS.get(name, PLANS["free"])
+async def plan_of(connection: AsyncConnection, org_id: int) -> InForce:
+    o = t.organizations.c
+    row = (await connection.execute(select(o.plan, o.trial_ends_at, o.paid_until)
+                                    .where(o.id == org_id))).one()
+    return in_force(row.plan, now=datetime.now(UTC), trial_ends_at=row.trial_ends_at,
+                    paid_until=row.paid_until)
 
 
 async def check_monitor(connection: AsyncConnection, org_id: int, interval: timedelta,
                         adding: bool) -> None:
     """Raise a 403 problem naming the limit a new or changed monitor would break."""
-    name, plan = await plan_of(connection, org_id)
-    if interval < plan.min_interval:
-        raise Problem(403, f"interval: the {name} plan checks at most every "
-                      f"{format_duration(plan.min_interval)}",
-                      errors=[{"field": "interval", "message": "shorter than the plan allows"}])
-    if adding and plan.monitors is not None:
+    await check_monitors(connection, org_id, [("interval", interval)], added=int(adding))
+
+
+async def check_monitors(connection: AsyncConnection, org_id: int,
+                         intervals: Iterable[tuple[str, timedelta]], added: int) -> None:
+    """The same for several monitors at once (a bulk apply): each ``(field, interval)``
+    is a new or changed monitor's; ``added`` is how many more monitors there will be."""
+    plan = await plan_of(connection, org_id)
+    floor = plan.limits.min_interval
+    short = [field for field, interval in intervals if interval < floor]
+    if short:
+        raise Problem(403, f"interval: {plan.label} checks at most every "
+                      f"{format_duration(floor)}",
+                      errors=[{"field": field, "message": "shorter than the plan allows"}
+                              for field in short])
+    cap = plan.limits.monitors
+    if added > 0 and cap is not None:
         count = (await connection.execute(select(func.count()).select_from(t.monitors)
                                           .where(t.monitors.c.org_id == org_id))).scalar_one()
-        if count >= plan.monitors:
-            raise Problem(403, f"the {name} plan allows {plan.monitors} monitors")
+        if count + added > cap:
+            raise Problem(403, f"{plan.label} allows {cap} monitors; this would make "
+                          f"{count + added}")

@@ -26,6 +26,8 @@ ACTIONS = frozenset({
     # A published page shows monitors to anyone: who did that, and when, is on record.
     "status_page_created", "status_page_published", "status_page_unpublished",
     "status_page_deleted",
+    # The operator's acts on an organisation (``dozor orgs``): no user, so recorded here.
+    "plan_changed", "sms_credits_changed",
 })
 
 

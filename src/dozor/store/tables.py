@@ -79,6 +79,7 @@ organizations = Table(
     Column("messaging_suspended_at", UTCDateTime),
     Column("messaging_suspended_reason", Text),
     Column("trial_ends_at", UTCDateTime),  # accounts (migration 0003)
+    Column("paid_until", UTCDateTime),  # end of the paid period (migration 0009)
 )
 
 locations = Table(
