@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import PlainTextResponse
 
-from dozor import __version__
+from dozor import __version__, web
 from dozor.api import routes as api_routes
 from dozor.api.problems import Problem
 from dozor.checks import get_check
@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     metrics_web.add_routes(app, engine, settings)
     notify_web.add_routes(app, notify)
     api_routes.install(app)
+    web.add_routes(app, engine)
     return app
 
 

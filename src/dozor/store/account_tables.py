@@ -23,6 +23,7 @@ users = Table(
     Column("totp_enabled_at", UTCDateTime),
     Column("failed_logins", SmallInteger, nullable=False, default=0),
     Column("locked_until", UTCDateTime),
+    Column("language", String(5)),  # the dashboard's, as chosen (migration 0010)
     _created(),
     sqlite_autoincrement=True,
 )

@@ -174,3 +174,34 @@ def rollup_row(key: tuple[int, int, int], r: Rollup) -> dict[str, Any]:
             "latency_min": r.latency_min, "latency_max": r.latency_max,
             "p50": r.histogram.quantile(0.50), "p95": r.histogram.quantile(0.95),
             "p99": r.histogram.quantile(0.99), "histogram": r.histogram.encode()}
+
+
+_HOUR = literal_column(str(HOUR), BigInteger)
+_HOUR_MS = literal_column(str(HOUR * 1000), BigInteger)
+
+
+async def hourly_latency(connection: AsyncConnection, monitor_ids: Collection[int],
+                         start: int) -> dict[int, dict[int, float]]:
+    """Mean latency (ms) per hour since ``start`` (an hour's first second) for many
+    monitors at once, in two statements: hourly rollups for the hours rolled up, raw
+    results for the rest. Hours without a timed check are absent."""
+    mark = await rolled_up_until(connection)
+    rolled_to = max(mark, start) if mark is not None else start
+    ids = list(monitor_ids)
+    sums: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
+    c = t.rollups_hourly.c
+    rolled = await connection.execute(
+        select(c.monitor_id, c.bucket, func.sum(c.latency_sum), func.sum(c.timed))
+        .where(c.monitor_id.in_(ids), c.bucket >= start, c.bucket < rolled_to)
+        .group_by(c.monitor_id, c.bucket))
+    r = t.results.c
+    hour = r.at // _HOUR_MS * _HOUR
+    recent = await connection.execute(
+        select(r.monitor_id, hour, func.sum(r.latency_ms), func.count(r.latency_ms))
+        .where(r.monitor_id.in_(ids), r.at >= rolled_to * 1000, r.latency_ms.is_not(None))
+        .group_by(r.monitor_id, hour))
+    for monitor_id, bucket, total, timed in (*rolled, *recent):
+        entry = sums[monitor_id][int(bucket)]
+        entry[0] += float(total or 0)
+        entry[1] += int(timed or 0)
+    return {m: {h: s / n for h, (s, n) in hours.items() if n} for m, hours in sums.items()}

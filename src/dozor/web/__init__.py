@@ -1,0 +1,24 @@
+"""The web dashboard: server-rendered pages (Jinja2) with a little progressive script;
+live states over server-sent events. Reading works without script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from dozor.engine.engine import Engine
+from dozor.web.live import LiveStates
+from dozor.web.pages import router
+
+STATIC = Path(__file__).parent / "static"
+
+
+def add_routes(app: FastAPI, engine: Engine) -> None:
+    live = LiveStates()
+    engine.listeners.append(live.stage)
+    engine.after_commit.append(live.committed)
+    app.state.live = live
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(router)

@@ -1,0 +1,166 @@
+"""A monitor's page: its state, uptime for the usual windows, the latency chart over a
+chosen range, recent failures with their errors, incidents and maintenance windows; and
+the acts on it (pause, resume, add), done by the same functions as the API's routes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dozor.api import monitors as api_monitors
+from dozor.api import subaccounts
+from dozor.api.problems import Problem
+from dozor.api.security import Principal
+from dozor.core.rollups import Rollup
+from dozor.core.types import ErrorCode, ResultStatus
+from dozor.store import queries
+from dozor.store import tables as t
+from dozor.store.incidents import IncidentFilter, find_incidents
+from dozor.web.svg import PhasePoint, latency_chart
+
+RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
+WINDOWS = (("24h", timedelta(days=1)), ("7d", timedelta(days=7)),
+           ("30d", timedelta(days=30)), ("365d", timedelta(days=365)))
+CHART_POINTS = 1500  # the newest results in the range; older ones are in the rollups
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    at: datetime
+    error: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    row: Any  # the monitor with its state
+    target: str
+    uptime: dict[str, Rollup]
+    chart: str
+    failures: list[Failure]
+    incidents: list[Any]
+    windows: list[Any]
+
+
+def target_of(kind: str, config: dict[str, Any]) -> str:
+    """What a monitor watches, in one line.
+
+    >>> target_of("tcp", {"host": "db.internal", "port": 5432})
+    'db.internal:5432'
+    """
+    if "url" in config:
+        return str(config["url"])
+    if "host" in config:
+        return f"{config['host']}:{config['port']}" if "port" in config else str(config["host"])
+    for key in ("query_name", "domain"):
+        if key in config:
+            return str(config[key])
+    return kind
+
+
+async def visible_ids(conn: AsyncConnection, who: Principal) -> frozenset[int]:
+    return await subaccounts.visible_monitor_ids(conn, who) or frozenset()
+
+
+def event_monitor(event: str) -> int:
+    return int(json.loads(event)["id"])
+
+
+async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
+               range_key: str) -> Shown | None:
+    span = RANGES.get(range_key, RANGES["24h"])
+    m, s = t.monitors.c, t.monitor_state.c
+    row = (await conn.execute(
+        select(t.monitors, s.state, s.since, s.last_checked_at, s.last_latency_ms,
+               s.last_message, s.incident_id, s.flapping)
+        .join(t.monitor_state, s.monitor_id == m.id)
+        .where(m.id == monitor_id, m.org_id == who.org_id))).first()
+    if row is None or not who.sees(row.tags or []):
+        return None
+    now = datetime.now(UTC)
+    uptime = {label: await queries.uptime(conn, monitor_id, now - size, now)
+              for label, size in WINDOWS}
+    r = t.results.c
+    start = now - span
+    results = (await conn.execute(
+        select(r.at, r.status, r.latency_ms, r.detail)
+        .where(r.monitor_id == monitor_id, r.at >= int(start.timestamp() * 1000))
+        .order_by(r.at.desc()).limit(CHART_POINTS))).all()
+    points = [PhasePoint(res.at / 1000, _phases(res), res.status != ResultStatus.DOWN)
+              for res in reversed(results) if res.status != ResultStatus.MAINTENANCE]
+    failed = (await conn.execute(
+        select(r.at, r.error, r.detail)
+        .where(r.monitor_id == monitor_id, r.status == ResultStatus.DOWN)
+        .order_by(r.at.desc()).limit(10))).all()
+    failures = [Failure(datetime.fromtimestamp(f.at / 1000, UTC),
+                        ErrorCode(f.error).name.lower() if f.error else "-",
+                        str(json.loads(f.detail).get("message", "")) if f.detail else "")
+                for f in failed]
+    incidents = await find_incidents(conn, who.org_id, IncidentFilter(monitor_id=monitor_id),
+                                     limit=10)
+    windows = [w for w in (await conn.execute(
+        select(t.maintenance_windows).where(t.maintenance_windows.c.org_id == who.org_id)
+    )).all() if w.all_monitors or row.name in (w.monitor_names or [])
+        or set(w.tags or []) & set(row.tags or [])]
+    chart = latency_chart(points, start.timestamp(), now.timestamp(),
+                          label=f"latency, last {range_key}")
+    return Shown(row, target_of(row.kind, row.config or {}), uptime, chart, failures,
+                 list(incidents), windows)
+
+
+def _phases(result: Any) -> dict[str, float]:
+    """Timing phases where the result kept them (failures and state changes), else the
+    total as one part."""
+    if result.detail:
+        phases = json.loads(result.detail).get("phases") or {}
+        if phases:
+            parts = {k: float(phases[k]) for k in ("dns", "connect", "tls", "first_byte")
+                     if k in phases}
+            total = float(phases.get("total", result.latency_ms or 0))
+            return parts | {"rest": max(0.0, total - sum(parts.values()))}
+    return {"rest": float(result.latency_ms or 0)}
+
+
+async def set_paused(conn: AsyncConnection, who: Principal, monitor_id: int,
+                     paused: bool) -> None:
+    action = api_monitors.pause_monitor if paused else api_monitors.resume_monitor
+    await action(monitor_id, who, conn)
+
+
+KIND_TARGETS = {"http": "url", "ping": "host", "domain": "domain", "dns": "query-name"}
+
+
+async def create(conn: AsyncConnection, who: Principal,
+                 form: dict[str, str]) -> tuple[int | None, dict[str, str]]:
+    """Create from the form's fields; (id, {}) or (None, {field: message})."""
+    kind = form.get("kind", "http")
+    body: dict[str, Any] = {"name": form.get("name", "").strip(), "kind": kind,
+                            "interval": form.get("interval", "").strip() or "60s"}
+    target = form.get("target", "").strip()
+    if kind in ("tcp", "tls"):
+        host, _, port = target.rpartition(":")
+        body |= {"host": host or target, "port": int(port) if port.isdigit() else port}
+    elif kind == "heartbeat":
+        body["period"] = body.pop("interval")
+    else:
+        body[KIND_TARGETS.get(kind, "url")] = target
+    if form.get("tags", "").strip():
+        body["tags"] = [tag.strip() for tag in form["tags"].split(",") if tag.strip()]
+    try:
+        created = await api_monitors.create_monitor(who, conn, Response(), body)
+    except Problem as problem:
+        errors = {e["field"].split(".")[0]: e["message"] for e in problem.errors} \
+            or {"name": problem.detail}
+        for field in ("url", "host", "port", "domain", "query-name"):
+            if field in errors:
+                errors["target"] = errors.pop(field)
+        if "period" in errors:
+            errors["interval"] = errors.pop("period")
+        return None, errors
+    return int(created["id"]), {}

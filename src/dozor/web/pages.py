@@ -1,0 +1,215 @@
+"""The dashboard's pages: log-in, the overview, a monitor, adding one, pausing, the live
+stream and the language choice. Pages read on a connection that takes no write lock;
+forms post urlencoded bodies checked for their form token, and answer with a redirect
+(post/redirect/get), so a reload never sends a form twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dozor.api import accounts as account_routes
+from dozor.api.deps import Id
+from dozor.api.problems import Problem
+from dozor.api.security import SESSION_COOKIE, Principal, digest
+from dozor.store import account_tables as a
+from dozor.store.db import write_transaction
+from dozor.web import monitor_page, overview
+from dozor.web.i18n import LANGUAGES
+from dozor.web.live import LiveStates
+from dozor.web.render import render
+from dozor.web.session import read_form, viewer
+
+router = APIRouter(include_in_schema=False)
+KEEPALIVE = 15.0  # seconds between comments on an idle event stream
+
+
+def _database(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.database
+    return engine
+
+
+async def _viewer(request: Request) -> tuple[Principal | None, Any]:
+    """The logged-in person and their user row (name, language), or (None, None)."""
+    async with _database(request).connect() as conn:
+        who = await viewer(request, conn)
+        user = None if who is None else (await conn.execute(
+            select(a.users).where(a.users.c.id == who.user_id))).first()
+    return who, user
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+def _safe_next(value: str | None) -> str:
+    # Only a path of ours: never an absolute URL a link could smuggle in.
+    return value if value and value.startswith("/") and not value.startswith("//") else "/"
+
+
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    return render(request, "login.html", {"next": _safe_next(request.query_params.get("next")),
+                                          "error": None})
+
+
+@router.post("/login")
+async def log_in(request: Request) -> Response:
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    target = _safe_next(form.get("next"))
+    redirect = RedirectResponse(target, status_code=303)
+    try:
+        body = account_routes.LogIn(email=form.get("email", ""),
+                                    password=form.get("password", ""),
+                                    code=form.get("code") or None)
+        async with write_transaction(_database(request)) as conn:
+            try:
+                await account_routes.log_in(body, request, redirect, conn)
+            except Problem as problem:
+                if problem.commit:  # a failed attempt counts towards the lock-out
+                    await conn.commit()
+                raise
+    except Problem as problem:
+        return render(request, "login.html", {"next": target, "error": problem.detail},
+                      status=problem.status)
+    except ValueError:  # pydantic: an empty or malformed field
+        return render(request, "login.html", {"next": target,
+                                              "error": "wrong email, password or code"},
+                      status=422)
+    return redirect
+
+
+@router.post("/logout")
+async def log_out(request: Request) -> Response:
+    await read_form(request)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    async with write_transaction(_database(request)) as conn:
+        await conn.execute(a.sessions.delete().where(a.sessions.c.token_hash == digest(token)))
+    answer = RedirectResponse("/login", status_code=303)
+    answer.delete_cookie(SESSION_COOKIE)
+    return answer
+
+
+@router.post("/language")
+async def choose_language(request: Request) -> Response:
+    form = await read_form(request)
+    language = form.get("language", "")
+    if language not in LANGUAGES:
+        raise Problem(422, "language: en or pl")
+    who, _ = await _viewer(request)
+    if who is not None:
+        async with write_transaction(_database(request)) as conn:
+            await conn.execute(update(a.users).where(a.users.c.id == who.user_id)
+                               .values(language=language))
+    answer = RedirectResponse(_safe_next(form.get("next")), status_code=303)
+    answer.set_cookie("dozor_language", language, max_age=365 * 86400, samesite="lax")
+    return answer
+
+
+@router.get("/")
+async def overview_page(request: Request) -> Response:
+    who, user = await _viewer(request)
+    if who is None:
+        return _to_login(request)
+    filters = overview.Filters.from_query(dict(request.query_params))
+    async with _database(request).connect() as conn:
+        page = await overview.load(conn, who, filters)
+    return render(request, "overview.html", {"page": page, "user": user, "who": who})
+
+
+@router.get("/monitors/{monitor_id}")
+async def monitor(request: Request, monitor_id: Id) -> Response:
+    who, user = await _viewer(request)
+    if who is None:
+        return _to_login(request)
+    range_key = request.query_params.get("range", "24h")
+    range_key = range_key if range_key in monitor_page.RANGES else "24h"
+    async with _database(request).connect() as conn:
+        shown = await monitor_page.load(conn, who, monitor_id, range_key)
+    if shown is None:
+        return render(request, "not_found.html", {"user": user, "who": who}, status=404)
+    return render(request, "monitor.html", {"m": shown, "user": user, "who": who,
+                                            "range": range_key})
+
+
+@router.post("/monitors/{monitor_id}/{action}")
+async def pause_or_resume(request: Request, monitor_id: Id, action: str) -> Response:
+    if action not in ("pause", "resume"):
+        raise Problem(404, "no such action")
+    await read_form(request)
+    who, _ = await _viewer(request)
+    if who is None:
+        return _to_login(request)
+    who.require("member", write=True)
+    async with write_transaction(_database(request)) as conn:
+        await monitor_page.set_paused(conn, who, monitor_id, action == "pause")
+    return RedirectResponse(f"/monitors/{monitor_id}", status_code=303)
+
+
+@router.get("/new")
+async def new_monitor(request: Request) -> Response:
+    who, user = await _viewer(request)
+    if who is None:
+        return _to_login(request)
+    return render(request, "new_monitor.html", {"user": user, "who": who, "form": {},
+                                                "errors": {}})
+
+
+@router.post("/new")
+async def add_monitor(request: Request) -> Response:
+    form = await read_form(request)
+    who, user = await _viewer(request)
+    if who is None:
+        return _to_login(request)
+    who.require("member", write=True)
+    async with write_transaction(_database(request)) as conn:
+        created, errors = await monitor_page.create(conn, who, form)
+    if created is None:
+        return render(request, "new_monitor.html", {"user": user, "who": who, "form": form,
+                                                    "errors": errors}, status=422)
+    return RedirectResponse(f"/monitors/{created}", status_code=303)
+
+
+@router.get("/events")
+async def events(request: Request) -> Response:
+    """Server-sent events: ``state`` for each committed state change of the account."""
+    who, _ = await _viewer(request)
+    if who is None:
+        return Response(status_code=401)
+    live: LiveStates = request.app.state.live
+    subscriber = live.subscribe(who.org_id)
+    # A sub-account is told only of the monitors it may see.
+    visible = None
+    if who.restricted:
+        async with _database(request).connect() as conn:
+            visible = await monitor_page.visible_ids(conn, who)
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield "retry: 3000\n\n"
+            while True:
+                if subscriber.behind:
+                    yield "event: reload\ndata: {}\n\n"
+                    return
+                try:
+                    event = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE)
+                except TimeoutError:
+                    yield f": {datetime.now(UTC).isoformat()}\n\n"
+                    continue
+                if visible is not None and monitor_page.event_monitor(event) not in visible:
+                    continue
+                yield f"event: state\ndata: {event}\n\n"
+        finally:
+            live.unsubscribe(subscriber)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,0 +1,107 @@
+"""Small charts drawn on the server as SVG: the 90-day uptime bar, the latency sparkline
+and the monitor page's latency chart. No script is needed to read them; colours come from
+CSS classes, so the light and dark themes restyle them.
+
+A bar is drawn as runs, not as one rectangle a day: a monitor that was up for 90 days is
+one rectangle, which keeps an overview of many monitors small.
+
+>>> bar = uptime_bar([None, 1.0, 1.0, 0.5], days=4)
+>>> bar.count("<path"), 'class="up" d="M1 0h2v1h-2z"' in bar
+(3, True)
+>>> sparkline([10.0, None, 30.0, 20.0]).split("points=")[1]
+'"0,15.0 40,1.0 60,8.0"/></svg>'
+>>> sparkline([None, None])
+''
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+
+def day_class(share: float | None) -> str:
+    """A day's colour: no checks, all up, a little down, or down."""
+    if share is None:
+        return "none"
+    if share >= 0.999:
+        return "up"
+    return "partial" if share >= 0.95 else "down"
+
+
+def uptime_bar(shares: Sequence[float | None], days: int = 90) -> str:
+    """One cell a day (oldest first), drawn as runs of one colour."""
+    runs: list[tuple[str, int, int]] = []  # class, first day, length
+    for index, share in enumerate(shares[-days:]):
+        kind = day_class(share)
+        if runs and runs[-1][0] == kind:
+            runs[-1] = (kind, runs[-1][1], runs[-1][2] + 1)
+        else:
+            runs.append((kind, index, 1))
+    paths = "".join(f'<path class="{kind}" d="M{first} 0h{length}v1h-{length}z"/>'
+                    for kind, first, length in runs)
+    return (f'<svg class="bar" viewBox="0 0 {days} 1" preserveAspectRatio="none" role="img" '
+            f'aria-label="uptime by day">{paths}</svg>')
+
+
+def sparkline(values: Sequence[float | None], width: int = 60, height: int = 16) -> str:
+    """Latency over time (oldest first); gaps are skipped. Empty without two points."""
+    points = [(i, v) for i, v in enumerate(values) if v is not None]
+    if len(points) < 2:
+        return ""
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    span = (high - low) or 1.0
+    step = width / max(len(values) - 1, 1)
+    inner = height - 2
+    coords = " ".join(f"{round(i * step)},{1 + inner - (v - low) / span * inner:.1f}"
+                      for i, v in points)
+    return (f'<svg class="spark" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="latency"><polyline points="{coords}"/></svg>')
+
+
+@dataclass(frozen=True, slots=True)
+class PhasePoint:
+    """One result on the latency chart: when (epoch seconds) and its phases in ms."""
+
+    at: float
+    phases: dict[str, float]
+    up: bool
+
+
+PHASES = ("dns", "connect", "tls", "first_byte", "rest")
+
+
+def latency_chart(points: Sequence[PhasePoint], start: float, end: float,
+                  width: int = 720, height: int = 180, label: str = "latency") -> str:
+    """Stacked columns of timing phases over [start, end); failures marked below the axis.
+
+    >>> chart = latency_chart([PhasePoint(5, {"dns": 1, "connect": 2, "rest": 3}, True),
+    ...                        PhasePoint(8, {}, False)], 0, 10, width=100, height=50)
+    >>> chart.count('class="p-dns"'), chart.count('class="fail"'), "6 ms" in chart
+    (1, 1, True)
+    """
+    top = max((sum(p.phases.values()) for p in points), default=0.0) or 1.0
+    plot = height - 14  # room for the axis labels
+    span = (end - start) or 1.0
+    column = min(max(width / max(len(points), 1) * 0.8, 1.0), 8.0)
+    parts: list[str] = []
+    for point in points:
+        x = min((point.at - start) / span * width, width - column)
+        if not point.up:
+            parts.append(f'<rect class="fail" x="{x:.1f}" y="{plot + 2}" '
+                         f'width="{max(column, 2):.1f}" height="4"/>')
+            continue
+        y = float(plot)
+        for phase in PHASES:
+            value = point.phases.get(phase, 0.0)
+            if value <= 0:
+                continue
+            h = value / top * (plot - 2)
+            y -= h
+            parts.append(f'<rect class="p-{phase}" x="{x:.1f}" y="{y:.1f}" '
+                         f'width="{column:.1f}" height="{h:.1f}"/>')
+    axis = (f'<text x="0" y="10" class="axis">{top:.0f} ms</text>'
+            f'<line class="axis" x1="0" y1="{plot}" x2="{width}" y2="{plot}"/>')
+    return (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{escape(label)}">{axis}{"".join(parts)}</svg>')
