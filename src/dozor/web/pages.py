@@ -13,7 +13,8 @@ from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select, update
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.api import accounts as account_routes
@@ -59,7 +60,8 @@ def _safe_next(value: str | None) -> str:
 @router.get("/login")
 async def login_page(request: Request) -> Response:
     return render(request, "login.html", {"next": _safe_next(request.query_params.get("next")),
-                                          "error": None})
+                                          "error": None,
+                                          "signup": await _signup_open(request)})
 
 
 @router.post("/login")
@@ -79,12 +81,52 @@ async def log_in(request: Request) -> Response:
                     await conn.commit()
                 raise
     except Problem as problem:
-        return render(request, "login.html", {"next": target, "error": problem.detail},
+        return render(request, "login.html", {"next": target, "error": problem.detail,
+                                              "email": form.get("email")},
                       status=problem.status)
-    except ValueError:  # pydantic: an empty or malformed field
-        return render(request, "login.html", {"next": target,
+    except ValidationError:  # an empty or malformed field
+        return render(request, "login.html", {"next": target, "email": form.get("email"),
                                               "error": "wrong email, password or code"},
                       status=422)
+    return redirect
+
+
+async def _signup_open(request: Request) -> bool:
+    """Sign-up shows when no one has an account yet (the first person owns the
+    installation) or when the operator opened it (DOZOR_SIGNUP)."""
+    if request.app.state.settings.signup:
+        return True
+    async with _database(request).connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(a.users))).scalar_one() == 0
+
+
+@router.get("/signup")
+async def signup_page(request: Request) -> Response:
+    if not await _signup_open(request):
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "signup.html", {"form": {}, "error": None})
+
+
+@router.post("/signup")
+async def sign_up(request: Request) -> Response:
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    if not await _signup_open(request):
+        return RedirectResponse("/login", status_code=303)
+    redirect = RedirectResponse("/", status_code=303)
+    try:
+        body = account_routes.SignUp(email=form.get("email", ""), name=form.get("name", ""),
+                                     password=form.get("password", ""))
+        async with write_transaction(_database(request)) as conn:
+            await account_routes.sign_up(body, request, conn, request.app.state.settings)
+            await account_routes.log_in(
+                account_routes.LogIn(email=body.email, password=body.password),
+                request, redirect, conn)
+    except Problem as problem:
+        return render(request, "signup.html", {"form": form, "error": problem.detail},
+                      status=problem.status)
+    except ValidationError as error:
+        return render(request, "signup.html", {"form": form, "error": "; ".join(
+            f"{e['loc'][0]}: {e['msg']}" for e in error.errors())}, status=422)
     return redirect
 
 
