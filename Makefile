@@ -38,6 +38,7 @@ bench: $(BIN)/dozor
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.notify
 	$(BIN)/python -m bench.ping
+	$(BIN)/python -m bench.dashboard
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache test-artifacts
