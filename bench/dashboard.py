@@ -13,7 +13,6 @@ uptime bars, sparklines or HTML. Prints a table and writes `bench/out/dashboard.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gzip
 import json
 import sqlite3
