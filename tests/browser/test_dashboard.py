@@ -3,6 +3,8 @@ down and come back without reloading the page, and the language switch."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import PASSWORD, sign_up_in_browser
@@ -68,3 +70,26 @@ async def test_the_language_follows_the_users_choice(page: Page, server: str) ->
     await expect(page.get_by_role("link", name="Dodaj monitor").first).to_be_visible()
     await page.reload()
     await expect(page.get_by_text("Nie ma jeszcze monitorów.")).to_be_visible()
+
+
+async def test_a_monitor_is_edited_as_yaml_and_pause_takes_effect(page: Page,
+                                                                   server: str) -> None:
+    await sign_up_in_browser(page, server)
+    await page.goto(f"{server}/new")
+    await page.get_by_label("Name").fill("Database")
+    await page.get_by_label("Kind").select_option("tcp")
+    await page.get_by_label("Target (URL, host:port, host or domain)").fill("127.0.0.1:9")
+    await page.get_by_role("button", name="Add monitor").click()
+    await page.get_by_role("link", name="Edit").click()
+    config = page.get_by_label("Configuration")
+    await expect(config).to_have_value(re.compile(r"port: 9"))
+    text = await config.input_value()
+    await config.fill(text.replace("port: 9", "port: 70000"))
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("alert")).to_contain_text("port")
+    await config.fill(text.replace("interval: 1m", "interval: 2m"))
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("every 120 s")).to_be_visible()
+    await page.get_by_role("button", name="Pause").click()
+    await expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    await expect(page.locator("[data-state]")).to_have_text("paused", timeout=10_000)

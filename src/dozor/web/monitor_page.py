@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import yaml
 from fastapi import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -164,3 +165,43 @@ async def create(conn: AsyncConnection, who: Principal,
             errors["interval"] = errors.pop("period")
         return None, errors
     return int(created["id"]), {}
+
+
+async def config_yaml(conn: AsyncConnection, who: Principal, monitor_id: int
+                      ) -> tuple[str, int] | None:
+    """The monitor as the YAML a file would hold (every option of its kind), and its
+    version; None when the viewer may not see it."""
+    try:
+        view = await api_monitors.get_monitor(monitor_id, who, conn, Response())
+    except Problem:
+        return None
+    mapping = {key: value for key, value in view.items()
+               if key not in SERVER_KEYS and value is not None}
+    return yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), int(view["version"])
+
+
+# What the API's view adds to a monitor's own fields: the server's, not editable.
+SERVER_KEYS = frozenset({"id", "version", "state", "since", "last_checked_at",
+                         "last_latency_ms", "last_message", "open_incident_id", "push_path"})
+
+
+async def replace(conn: AsyncConnection, who: Principal, monitor_id: int, text: str,
+                  version: str) -> dict[str, str]:
+    """Save the edited YAML; {} or {field: message} (nothing saved then)."""
+    try:
+        body = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        return {"config": f"{where}not valid YAML ({getattr(error, 'problem', error)})"}
+    if not isinstance(body, dict):
+        return {"config": "must be a mapping of fields (name: ..., kind: ...)"}
+    try:
+        await api_monitors.replace_monitor(monitor_id, who, conn, Response(), body,
+                                           f'"{version}"')
+    except Problem as problem:
+        if problem.status == 412:
+            return {"config": "someone changed this monitor since you opened it; "
+                              "reload to see their change"}
+        return {e["field"]: e["message"] for e in problem.errors} or {"config": problem.detail}
+    return {}

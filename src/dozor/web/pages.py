@@ -183,6 +183,40 @@ async def monitor(request: Request, monitor_id: Id) -> Response:
                                             "range": range_key})
 
 
+@router.get("/monitors/{monitor_id}/edit")
+async def edit_monitor(request: Request, monitor_id: Id) -> Response:
+    who, user = await _viewer(request)
+    if who is None:
+        return _to_login(request)
+    async with _database(request).connect() as conn:
+        found = await monitor_page.config_yaml(conn, who, monitor_id)
+    if found is None:
+        return render(request, "not_found.html", {"user": user, "who": who}, status=404)
+    text, version = found
+    return render(request, "edit_monitor.html", {"user": user, "who": who, "id": monitor_id,
+                                                 "text": text, "version": version,
+                                                 "errors": {}})
+
+
+@router.post("/monitors/{monitor_id}/edit")
+async def save_monitor(request: Request, monitor_id: Id) -> Response:
+    form = await read_form(request)
+    who, user = await _viewer(request)
+    if who is None:
+        return _to_login(request)
+    who.require("member", write=True)
+    async with write_transaction(_database(request)) as conn:
+        errors = await monitor_page.replace(conn, who, monitor_id, form.get("config", ""),
+                                            form.get("version", ""))
+        if errors:
+            await conn.rollback()
+    if errors:
+        return render(request, "edit_monitor.html", {
+            "user": user, "who": who, "id": monitor_id, "text": form.get("config", ""),
+            "version": form.get("version", ""), "errors": errors}, status=422)
+    return RedirectResponse(f"/monitors/{monitor_id}", status_code=303)
+
+
 @router.post("/monitors/{monitor_id}/{action}")
 async def pause_or_resume(request: Request, monitor_id: Id, action: str) -> Response:
     if action not in ("pause", "resume"):
