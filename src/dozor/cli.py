@@ -344,9 +344,9 @@ def _duration(value: timedelta) -> str:
 
 
 def _add_notify_commands() -> None:
-    from dozor import cli_notify, cli_orgs
+    from dozor import cli_notify, cli_orgs, cli_privacy
 
-    for group in (*cli_notify.GROUPS, *cli_orgs.GROUPS):
+    for group in (*cli_notify.GROUPS, *cli_orgs.GROUPS, *cli_privacy.GROUPS):
         main.add_command(group)
 
 
