@@ -206,6 +206,8 @@ async def save_monitor(request: Request, monitor_id: Id) -> Response:
         return _to_login(request)
     who.require("member", write=True)
     async with write_transaction(_database(request)) as conn:
+        if await monitor_page.config_yaml(conn, who, monitor_id) is None:
+            return render(request, "not_found.html", {"user": user, "who": who}, status=404)
         errors = await monitor_page.replace(conn, who, monitor_id, form.get("config", ""),
                                             form.get("version", ""))
         if errors:
