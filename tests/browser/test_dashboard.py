@@ -3,7 +3,9 @@ down and come back without reloading the page, and the language switch."""
 
 from __future__ import annotations
 
+import json
 import re
+import zipfile
 
 from playwright.async_api import Page, expect
 
@@ -93,3 +95,16 @@ async def test_a_monitor_is_edited_as_yaml_and_pause_takes_effect(page: Page,
     await page.get_by_role("button", name="Pause").click()
     await expect(page.get_by_role("button", name="Resume")).to_be_visible()
     await expect(page.locator("[data-state]")).to_have_text("paused", timeout=10_000)
+
+
+async def test_the_owner_downloads_the_accounts_data(page: Page, server: str) -> None:
+    await sign_up_in_browser(page, server)
+    async with page.expect_download() as waiting:
+        await page.get_by_role("link", name="Export data").click()
+    download = await waiting.value
+    assert download.suggested_filename.startswith("dozor-export-1-")
+    archive = zipfile.ZipFile(await download.path())
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["files"]["users.jsonl"]["rows"] == 1
+    [user] = [json.loads(line) for line in archive.read("users.jsonl").decode().splitlines()]
+    assert user["email"] == "ala@example.com" and "password_hash" not in user
