@@ -107,3 +107,16 @@ async def test_a_form_without_its_token_is_refused(client: httpx.AsyncClient,
     assert answer.status_code == 403
     listed = await client.get("/api/v1/monitors", headers=owner.headers)
     assert listed.json()["items"] == []
+
+
+async def test_a_refusal_is_a_page_that_says_why(client: httpx.AsyncClient, owner: Person,
+                                                 viewer: Person) -> None:
+    monitor = (await client.post("/api/v1/monitors", headers=owner.headers, json={
+        "name": "shop", "kind": "tcp", "host": "127.0.0.1", "port": 9})).json()
+    who = await session(client, viewer)
+    answer = await client.post(f"/monitors/{monitor['id']}/pause",
+                               data={"form_token": who["X-Form-Token"]},
+                               headers={"Cookie": who["Cookie"]})
+    assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "this needs the member role" in answer.text

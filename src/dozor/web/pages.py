@@ -24,12 +24,13 @@ from dozor.api.security import SESSION_COOKIE, Principal, digest
 from dozor.store import account_tables as a
 from dozor.store.db import write_transaction
 from dozor.web import monitor_page, overview
+from dozor.web.errors import PageRoute
 from dozor.web.i18n import LANGUAGES
 from dozor.web.live import LiveStates
 from dozor.web.render import render
 from dozor.web.session import read_form, viewer
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 KEEPALIVE = 15.0  # seconds between comments on an idle event stream
 
 
