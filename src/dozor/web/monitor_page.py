@@ -79,7 +79,7 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
     m, s = t.monitors.c, t.monitor_state.c
     row = (await conn.execute(
         select(t.monitors, s.state, s.since, s.last_checked_at, s.last_latency_ms,
-               s.last_message, s.incident_id, s.flapping)
+               s.last_message, s.incident_id, s.flapping, s.expires_at)
         .join(t.monitor_state, s.monitor_id == m.id)
         .where(m.id == monitor_id, m.org_id == who.org_id))).first()
     if row is None or not who.sees(row.tags or []):
