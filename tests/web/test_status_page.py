@@ -9,9 +9,9 @@ from sqlalchemy import update
 from dozor.store import tables as t
 from tests.api.conftest import Person, app, client, fresh_limits_and_cheap_hashes, owner
 from tests.api.test_status_pages import PAGES, add_monitor, incident, page_body
-from tests.api.test_status_public import publish, run_sql
+from tests.api.test_status_public import PUBLIC, publish, run_sql, statements
 
-__all__ = ["app", "client", "fresh_limits_and_cheap_hashes", "owner"]  # fixtures
+__all__ = ["app", "client", "fresh_limits_and_cheap_hashes", "owner", "statements"]
 
 
 async def test_an_unpublished_page_is_not_found(client: httpx.AsyncClient,
@@ -81,3 +81,19 @@ async def test_the_page_speaks_polish_and_needs_no_script(client: httpx.AsyncCli
     assert 'lang="pl"' in page.text and "Komunikaty e-mailem" in page.text
     assert '<form method="post" action="/status/acme">' in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+async def test_the_html_page_costs_the_statements_of_the_public_read(
+        client: httpx.AsyncClient, owner: Person, statements: list[str]) -> None:
+    monitors = [await add_monitor(client, owner, f"m{i}") for i in range(30)]
+    await publish(client, owner, monitors[0], slug="one")
+    await publish(client, owner, *monitors, slug="thirty", custom_domain="status.acme.example")
+    await client.get("/status/one")  # the pool's first connection may say more
+    counts = []
+    for url, host in (("/status/one", "dozor.test"), ("/status/thirty", "dozor.test"),
+                      ("/", "status.acme.example"), (f"{PUBLIC}/thirty", "dozor.test")):
+        statements.clear()
+        answer = await client.get(url, headers={"Host": host})
+        assert answer.status_code == 200, url
+        counts.append(len(statements))
+    assert len(set(counts)) == 1, counts
