@@ -6,11 +6,11 @@ one click, and the form tells no one who is subscribed."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dozor.notify.guard import Guard, OrgView, Refuse
 from dozor.notify.outbox import Claimed
@@ -183,3 +183,33 @@ def test_the_guard_refuses_a_note_to_a_subscriber_who_has_not_confirmed() -> Non
                                       0, now), Refuse)
     assert isinstance(guard.judge("status_note", recipient(message, Row(), now), org, 0,
                                   now), Refuse)  # the address opted out of everything
+
+
+async def test_a_link_expires_and_mail_speaks_the_visitors_language(
+        client: httpx.AsyncClient, owner: Person, mailbox: Mailbox,
+        database_url: str) -> None:
+    await publish(client, owner)
+    await subscribe(client, ALA, **{"Accept-Language": "pl-PL,pl;q=0.9"})
+    mail = (await mailbox.wait(ALA, "Potwierdź subskrypcję: Acme"))[0]
+    link = re.search(r"http://dozor\.test(/status/confirm/\S+)", body(mail))
+    assert link is not None
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.execute(update(st.status_subscribers).values(
+            requested_at=datetime.now(UTC) - timedelta(days=3)))
+    await engine.dispose()
+    expired = await client.post(link.group(1), headers={"Accept-Language": "pl"})
+    assert expired.status_code == 404 and "Link wygasł" in expired.text
+
+
+async def test_notes_on_an_unpublished_page_mail_nobody(
+        client: httpx.AsyncClient, owner: Person, mailbox: Mailbox,
+        database_url: str) -> None:
+    page = await publish(client, owner)
+    await subscribe(client, ALA)
+    await client.post(await confirm_link(mailbox, ALA))
+    await client.patch(page, json={"published": False},
+                       headers=owner.headers | {"If-Match": "*"})
+    await note(client, owner, page, "A draft.")
+    assert await queued(database_url, ALA, "status_note") == 0
+    assert (await subscribe(client, BOB)).status_code == 404
