@@ -81,6 +81,8 @@ async def test_the_page_speaks_polish_and_needs_no_script(client: httpx.AsyncCli
     assert 'lang="pl"' in page.text and "Komunikaty e-mailem" in page.text
     assert '<form method="post" action="/status/acme">' in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "public, max-age=5"  # crowds in an outage
+    assert page.headers["vary"] == "Accept-Language, Cookie"
 
 
 async def test_the_html_page_costs_the_statements_of_the_public_read(

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dozor.api.problems import Problem
 from dozor.api.ratelimit import RateLimit, enforce
 from dozor.api.security import client_ip
-from dozor.api.status_public import HISTORY_DAYS, base_url, public_view
+from dozor.api.status_public import CACHE_CONTROL, HISTORY_DAYS, base_url, public_view
 from dozor.checks.domain import normalize_domain
 from dozor.core.statuspage import slug_problem
 from dozor.notify import subscriber_mail
@@ -84,10 +84,15 @@ async def _show(request: Request, conn: AsyncConnection, row: Any,
             monitor["bar"] = uptime_bar(monitor["daily_uptime"], HISTORY_DAYS)
             monitor["percent"] = percent(monitor["uptime"])
     subscribed = request.query_params.get("subscribed") == "1"
-    return render(request, "status.html", {"page": view, "error": error,
-                                           "subscribed": subscribed,
-                                           "email": request.query_params.get("email", "")},
-                  status=status)
+    answer = render(request, "status.html", {"page": view, "error": error,
+                                             "subscribed": subscribed}, status=status)
+    if status == 200:
+        # An outage brings many visitors at once: a proxy or browser may keep the page as
+        # the public read's JSON is kept. It holds nobody's data (no form token: visitors
+        # have no session), only the language chosen by these headers.
+        answer.headers["Cache-Control"] = CACHE_CONTROL
+        answer.headers["Vary"] = "Accept-Language, Cookie"
+    return answer
 
 
 @router.post("/status/{slug}")
