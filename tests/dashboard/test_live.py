@@ -3,13 +3,20 @@ transaction commits; a page that falls behind is told to reload instead of pilin
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 from dozor.core.types import MonitorState
 from dozor.engine.transitions import StateChange
+from dozor.settings import Settings
 from dozor.web.live import QUEUE_LIMIT, LiveStates
+from tests.api.conftest import log_in, sign_up
+from tests.servers.dozor import serving
 
 
 def change(monitor_id: int, org_id: int = 1,
@@ -46,3 +53,23 @@ async def test_a_subscriber_that_falls_behind_is_marked_and_others_go_on() -> No
     await live.stage(connection, change(1, state=MonitorState.UP))
     live.committed()
     assert slow.queue.qsize() == QUEUE_LIMIT  # nothing more for one that must reload
+
+
+async def test_the_stream_starts_with_the_pages_monitors_as_they_are_now(
+        database_url: str, tmp_path: Path) -> None:
+    settings = Settings.model_validate({"data_dir": tmp_path, "database_url": database_url})
+    async with serving(settings) as (url, _), httpx.AsyncClient(base_url=url) as client:
+        owner = await sign_up(client, "ala@example.com", "Ala")
+        monitor = (await client.post("/api/v1/monitors", headers=owner.headers, json={
+            "name": "shop", "kind": "tcp", "host": "127.0.0.1", "port": 9,
+            "interval": "1h"})).json()
+        cookie = {"Cookie": f"dozor_session={await log_in(client, owner.email)}"}
+        lines = []
+        async with asyncio.timeout(10), client.stream(
+                "GET", f"/events?ids={monitor['id']},999999", headers=cookie) as stream:
+            async for line in stream.aiter_lines():
+                lines.append(line)
+                if line.startswith("data:"):
+                    break
+    assert "event: state" in lines
+    assert json.loads(lines[-1].removeprefix("data: "))["id"] == monitor["id"]

@@ -70,6 +70,20 @@ async def visible_ids(conn: AsyncConnection, who: Principal) -> frozenset[int]:
     return await subaccounts.visible_monitor_ids(conn, who) or frozenset()
 
 
+async def current_states(conn: AsyncConnection, who: Principal,
+                         monitor_ids: list[int]) -> list[str]:
+    """State events (as ``web.live`` sends them) for these monitors of the viewer's."""
+    if not monitor_ids:
+        return []
+    m, s = t.monitors.c, t.monitor_state.c
+    rows = await conn.execute(
+        select(m.id, s.state, s.since).join(t.monitor_state, s.monitor_id == m.id)
+        .where(m.org_id == who.org_id, m.id.in_(monitor_ids)))
+    return [json.dumps({"id": row.id, "state": row.state,
+                        "since": row.since.isoformat() if row.since else None})
+            for row in rows]
+
+
 def event_monitor(event: str) -> int:
     return int(json.loads(event)["id"])
 

@@ -267,16 +267,24 @@ async def events(request: Request) -> Response:
     if who is None:
         return Response(status_code=401)
     live: LiveStates = request.app.state.live
-    subscriber = live.subscribe(who.org_id)
+    subscriber = live.subscribe(who.org_id)  # before reading: no change falls in between
+    shown = [int(i) for i in request.query_params.get("ids", "").split(",")[:200]
+             if i.isdigit()]
     # A sub-account is told only of the monitors it may see.
     visible = None
-    if who.restricted:
-        async with _database(request).connect() as conn:
+    async with _database(request).connect() as conn:
+        if who.restricted:
             visible = await monitor_page.visible_ids(conn, who)
+        # The page's monitors as they are now: a change made between the page's rendering
+        # and this stream's start would otherwise never reach it.
+        current = await monitor_page.current_states(conn, who, shown)
 
     async def stream() -> AsyncIterator[str]:
         try:
             yield "retry: 3000\n\n"
+            for event in current:
+                if visible is None or monitor_page.event_monitor(event) in visible:
+                    yield f"event: state\ndata: {event}\n\n"
             while True:
                 if subscriber.behind:
                     yield "event: reload\ndata: {}\n\n"

@@ -5,16 +5,19 @@
   if (!window.EventSource || !document.querySelector("[data-state]")) return;
   const texts = document.getElementById("texts");
   const word = (state) => (texts && texts.dataset[state]) || state;
-  const source = new EventSource("/events");
+  // The page's monitors: the stream starts with their states as they are now.
+  const ids = Array.from(document.querySelectorAll("[data-id]"), (el) => el.dataset.id);
+  const source = new EventSource("/events?ids=" + ids.join(","));
   source.addEventListener("state", (message) => {
     const change = JSON.parse(message.data);
     const holder = document.getElementById("m" + change.id);
     if (!holder) return;
     const badge = holder.querySelector("[data-state]");
+    const changed = badge.className !== "state s-" + change.state;
     badge.className = "state s-" + change.state;
     badge.textContent = word(change.state);
     const since = holder.querySelector("[data-since]");
-    if (since) since.textContent = "0s";
+    if (since && changed) since.textContent = "0s";
   });
   source.addEventListener("reload", () => window.location.reload());
 })();
