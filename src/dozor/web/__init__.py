@@ -9,6 +9,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from dozor.engine.engine import Engine
+from dozor.web import (
+    account_page,
+    delivery_page,
+    incidents_page,
+    maintenance_page,
+    team_page,
+)
 from dozor.web.live import LiveStates
 from dozor.web.pages import router
 
@@ -22,3 +29,5 @@ def add_routes(app: FastAPI, engine: Engine) -> None:
     app.state.live = live
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
+    for page in (incidents_page, maintenance_page, delivery_page, team_page, account_page):
+        app.include_router(page.router)

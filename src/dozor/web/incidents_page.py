@@ -1,0 +1,124 @@
+"""Incidents: the list (open ones first, then the recent closed ones), one incident with
+its story, acknowledgement and comments, and the forms that acknowledge and comment. The
+acts go through ``api.incidents`` so roles, sub-account reach and the audit stay there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dozor.api import incidents as api_incidents
+from dozor.api import subaccounts
+from dozor.api.deps import Id
+from dozor.api.problems import Problem
+from dozor.api.security import Principal
+from dozor.store import incidents as store
+from dozor.store.db import write_transaction
+from dozor.store.incidents import IncidentFilter
+from dozor.web import access
+from dozor.web.render import render
+from dozor.web.session import read_form
+
+router = APIRouter(include_in_schema=False)
+OPEN_SHOWN, CLOSED_SHOWN = 200, 50  # every open one matters; of the closed, the recent
+STATES = ("open", "closed")
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    incident: Any
+    duration: int  # seconds, until now while open
+    changes: list[Any]
+    comments: list[Any]
+
+
+def duration_of(incident: Any, now: datetime | None = None) -> int:
+    ended = incident.closed_at or now or datetime.now(UTC)
+    return max(0, round(float((ended - incident.opened_at).total_seconds())))
+
+
+async def listed(conn: AsyncConnection, who: Principal, state: str | None) -> list[Any]:
+    """Open incidents first, then closed ones, each newest first."""
+    visible = await subaccounts.visible_monitor_ids(conn, who)
+    found: list[Any] = []
+    for wanted, limit in (("open", OPEN_SHOWN), ("closed", CLOSED_SHOWN)):
+        if state in (None, wanted):
+            found += await store.find_incidents(
+                conn, who.org_id, IncidentFilter(state=wanted, monitor_ids=visible),
+                limit=limit)
+    return found
+
+
+async def story(conn: AsyncConnection, who: Principal, incident_id: int) -> Story | None:
+    incident = await store.get_incident(conn, who.org_id, incident_id)
+    if incident is None or not who.sees(incident.monitor_tags):
+        return None  # a stranger's, or beyond a sub-account's tags: as absent as missing
+    changes = await store.state_changes(conn, incident)
+    comments = await store.list_comments(conn, incident_id,
+                                         limit=api_incidents.COMMENTS_SHOWN)
+    return Story(incident, duration_of(incident), list(changes), list(comments))
+
+
+@router.get("/incidents")
+async def incidents_list(request: Request) -> Response:
+    who, user = await access.signed_in(request)
+    if who is None:
+        return access.to_login(request)
+    state = request.query_params.get("state")
+    state = state if state in STATES else None
+    async with access.database(request).connect() as conn:
+        rows = await listed(conn, who, state)
+    return render(request, "incidents.html", {
+        "who": who, "user": user, "rows": rows, "state": state,
+        "durations": {row.id: duration_of(row) for row in rows}})
+
+
+@router.get("/incidents/{incident_id}")
+async def incident_page(request: Request, incident_id: Id) -> Response:
+    return await _show(request, incident_id, {}, {})
+
+
+async def _show(request: Request, incident_id: int, errors: dict[str, str],
+                form: dict[str, str], status: int = 200) -> Response:
+    who, user = await access.signed_in(request)
+    if who is None:
+        return access.to_login(request)
+    async with access.database(request).connect() as conn:
+        shown = await story(conn, who, incident_id)
+    if shown is None:
+        return access.not_found_page(request, who, user)
+    return render(request, "incident.html", {"who": who, "user": user, "s": shown,
+                                             "errors": errors, "form": form}, status=status)
+
+
+@router.post("/incidents/{incident_id}/acknowledge")
+async def acknowledge(request: Request, incident_id: Id) -> Response:
+    await read_form(request)
+    who = await access.poster(request)
+    try:
+        async with write_transaction(access.database(request)) as conn:
+            await api_incidents.acknowledge(incident_id, who, conn, request)
+    except Problem as problem:
+        if problem.status != 409:  # 403, 404: the answer the API gives
+            raise
+        return await _show(request, incident_id, access.field_errors(problem), {}, 409)
+    return access.see_other(f"/incidents/{incident_id}")
+
+
+@router.post("/incidents/{incident_id}/comments")
+async def comment(request: Request, incident_id: Id) -> Response:
+    form = await read_form(request)
+    who = await access.poster(request)
+    try:
+        body = api_incidents.NewComment(body=form.get("body", ""))
+    except ValidationError as error:
+        who.require("member", write=True)  # a viewer learns nothing from validation
+        return await _show(request, incident_id, access.model_errors(error), form, 422)
+    async with write_transaction(access.database(request)) as conn:
+        await api_incidents.add_comment(incident_id, body, who, conn, Response())
+    return access.see_other(f"/incidents/{incident_id}#comments")
