@@ -104,5 +104,8 @@ def field_errors(problem: Problem) -> dict[str, str]:
 
 
 def model_errors(error: ValidationError) -> dict[str, str]:
-    """A pydantic model's errors, named as the API would name them."""
-    return field_errors(invalid_input(error.errors()))
+    """A pydantic model's errors, named as the API would name them (FastAPI puts "body"
+    before a body's paths, and ``invalid_input`` takes it off again: a field named
+    ``body`` stays itself)."""
+    located = [{**e, "loc": ("body", *e.get("loc", ()))} for e in error.errors()]
+    return field_errors(invalid_input(located))
