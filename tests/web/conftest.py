@@ -53,20 +53,27 @@ class Browser:
         return [a for a in actions if a not in ("/language", "/logout")]
 
 
-Browse = Callable[[str], Awaitable[Browser]]
+Browse = Callable[..., Awaitable[Browser]]
 
 
 @pytest.fixture
 async def browse(app: FastAPI) -> AsyncIterator[Browse]:
-    """``await browse(email)``: a browser logged in as that person (already signed up)."""
+    """``await browse(email)``: a browser logged in as that person (already signed up);
+    with ``organisation_id``, in that one of theirs (the log-in form has no such field,
+    so that log-in goes through the API, whose answer sets the same cookie)."""
     opened: list[httpx.AsyncClient] = []
 
-    async def open_browser(email: str) -> Browser:
+    async def open_browser(email: str, organisation_id: int | None = None) -> Browser:
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL)
         opened.append(http)
-        answer = await http.post("/login", data={"email": email, "password": PASSWORD,
-                                                 "next": "/"})
-        assert answer.status_code == 303, answer.text
+        if organisation_id is None:
+            answer = await http.post("/login", data={"email": email, "password": PASSWORD,
+                                                     "next": "/"})
+            assert answer.status_code == 303, answer.text
+        else:
+            answer = await http.post("/api/v1/sessions", json={
+                "email": email, "password": PASSWORD, "organisation_id": organisation_id})
+            assert answer.status_code == 201, answer.text
         return Browser(http)
 
     yield open_browser
