@@ -13,17 +13,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.api.conftest import (  # noqa: F401 (fixtures used by the tests here)
-    PASSWORD,
-    PUBLIC_URL,
-    Person,
-    app,
-    client,
-    fresh_limits_and_cheap_hashes,
-    owner,
-    stranger,
-    viewer,
-)
+from tests.api import conftest as api
+from tests.api.conftest import PASSWORD, PUBLIC_URL, Person
+
+# The API tests' fixtures, made fixtures here too (pytest finds them by module name).
+app, client, owner, stranger, viewer = api.app, api.client, api.owner, api.stranger, api.viewer
+fresh_limits_and_cheap_hashes = api.fresh_limits_and_cheap_hashes
 
 TOKEN = re.compile(r'name="form_token" value="([0-9a-f]+)"')
 

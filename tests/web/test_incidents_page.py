@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from dozor.store.incident_tables import incident_comments
 from tests.api import seed
-from tests.api.conftest import Person
+from tests.api.conftest import Person, sub_account
 from tests.api.seed import AT
 from tests.api.test_incidents import monitor
-from tests.web.conftest import Browser
+from tests.web.conftest import Browse, Browser
 
 
 async def incidents(client: httpx.AsyncClient, owner: Person,
@@ -114,3 +114,22 @@ async def test_without_a_session_the_page_asks_to_log_in(client: httpx.AsyncClie
     answer = await client.get("/incidents?state=open")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/login?next=/incidents%3Fstate%3Dopen"
+
+
+async def test_a_sub_account_sees_only_its_monitors_incidents(
+        client: httpx.AsyncClient, owner: Person, browse: Browse, database_url: str) -> None:
+    opened, _ = await incidents(client, owner, database_url)
+    created = await client.post("/api/v1/monitors", headers=owner.headers, json={
+        "name": "client-site", "kind": "tcp", "host": "127.0.0.1", "port": 9,
+        "interval": "5m", "tags": ["client"]})
+    async with seed.database(database_url) as db:
+        theirs = await seed.incident(db, owner.org_id, created.json()["id"])
+    member = await sub_account(client, owner, "client@example.com", ["client"])
+    limited = await browse(member.email, owner.org_id)
+    page = await limited.get("/incidents")
+    assert f"/incidents/{theirs}" in page.text and f"/incidents/{opened}" not in page.text
+    assert (await limited.get(f"/incidents/{opened}")).status_code == 404
+    assert (await limited.post(f"/incidents/{opened}/comments", {"body": "x"})).status_code \
+        == 404
+    assert (await limited.post(f"/incidents/{theirs}/comments", {"body": "on it"})) \
+        .status_code == 303
