@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import httpx
 
+from tests.api import seed
 from tests.api.conftest import Person, sub_account
 from tests.api.test_messages import SECRET, _log
 from tests.web.conftest import Browse, Browser
+from tests.web.test_incidents_page import incidents
 
 
 async def test_the_log_lists_messages_and_never_a_secret(
@@ -67,3 +69,20 @@ async def test_a_sub_account_is_refused(client: httpx.AsyncClient, owner: Person
     for path in ("/messages", f"/messages/{log['sent']}"):
         page = await limited.get(path)
         assert page.status_code == 403 and "bob" not in page.text
+
+
+async def test_an_incidents_messages_are_one_link_away(
+        client: httpx.AsyncClient, owner: Person, owner_browser: Browser,
+        database_url: str) -> None:
+    log = await _log(database_url, owner.org_id)
+    opened, _ = await incidents(client, owner, database_url)
+    async with seed.database(database_url) as db:
+        about = await seed.message(db, owner.org_id, contact_id=log["bob"],
+                                   point_id=log["sms"], incident_id=opened)
+    incident = await owner_browser.get(f"/incidents/{opened}")
+    assert f'href="/messages?incident={opened}"' in incident.text
+    page = await owner_browser.get(f"/messages?incident={opened}")
+    assert f"/messages/{about}\"" in page.text
+    assert f"/messages/{log['sent']}\"" not in page.text
+    everything = await owner_browser.get("/messages?incident=nonsense")
+    assert f"/messages/{log['sent']}\"" in everything.text

@@ -12,7 +12,7 @@ from typing import Any, get_args
 from fastapi import APIRouter, Request, Response
 
 from dozor.api import messages as api_messages
-from dozor.api.deps import Id
+from dozor.api.deps import MAX_ID, Id
 from dozor.api.problems import Problem
 from dozor.web import access
 from dozor.web.render import render
@@ -22,10 +22,20 @@ SHOWN = 200
 STATUSES: tuple[str, ...] = get_args(api_messages.Status)
 
 
-async def _list(conn: Any, who: Any, status: str | None) -> list[dict[str, Any]]:
+def incident_of(query: str | None) -> int | None:
+    """The incident a list is narrowed to; anything but an id in range shows them all.
+
+    >>> incident_of("12"), incident_of("x"), incident_of("99999999999")
+    (12, None, None)
+    """
+    return int(query) if query and query.isdigit() and 1 <= int(query) <= MAX_ID else None
+
+
+async def _list(conn: Any, who: Any, status: str | None,
+                incident: int | None) -> list[dict[str, Any]]:
     page = await api_messages.list_messages(
         who, conn, limit=SHOWN, cursor=None, state=status,  # type: ignore[arg-type]
-        contact_id=None, point_id=None, incident_id=None, monitor_id=None, start=None,
+        contact_id=None, point_id=None, incident_id=incident, monitor_id=None, start=None,
         end=None)
     items: list[dict[str, Any]] = page["items"]
     return items
@@ -40,10 +50,12 @@ async def messages_list(request: Request) -> Response:
         return access.forbidden_page(request, who, user)
     status = request.query_params.get("status")
     status = status if status in STATUSES else None
+    incident = incident_of(request.query_params.get("incident"))
     async with access.database(request).connect() as conn:
-        items = await _list(conn, who, status)
+        items = await _list(conn, who, status, incident)
     return render(request, "messages.html", {"who": who, "user": user, "items": items,
-                                             "status": status, "statuses": STATUSES})
+                                             "status": status, "statuses": STATUSES,
+                                             "incident": incident})
 
 
 @router.get("/messages/{message_id}")
