@@ -92,3 +92,27 @@ async def test_a_sub_account_is_refused(client: httpx.AsyncClient, owner: Person
     page = await limited.get("/team")
     assert page.status_code == 403 and "Olga Owner" not in page.text
     assert (await limited.post("/team/members/1/remove")).status_code == 403
+
+
+async def test_a_sub_account_is_invited_and_its_tags_changed(
+        client: httpx.AsyncClient, owner: Person, viewer: Person,
+        owner_browser: Browser) -> None:
+    invited = await owner_browser.post("/team/members", {
+        "email": "client@example.com", "role": "viewer", "monitor_tags": "client, web"})
+    assert invited.status_code == 303
+    listed = (await client.get("/api/v1/members", headers=owner.headers)).json()["items"]
+    assert [p["monitor_tags"] for p in listed if p["email"] == "client@example.com"] == [
+        ["client", "web"]]
+    limited = await owner_browser.post(f"/team/members/{VIEWER_ID}/role", {
+        "role": "member", "monitor_tags": "web"})
+    assert limited.status_code == 303
+    admin = await owner_browser.post(f"/team/members/{VIEWER_ID}/role", {
+        "role": "admin", "monitor_tags": "web"})
+    assert admin.status_code == 422 and f"user {VIEWER_ID}, monitor_tags" in admin.text
+    listed = (await client.get("/api/v1/members", headers=owner.headers)).json()["items"]
+    assert [(p["role"], p["monitor_tags"]) for p in listed
+            if p["user_id"] == VIEWER_ID] == [("member", ["web"])]
+    whole = await owner_browser.post(f"/team/members/{VIEWER_ID}/role", {
+        "role": "admin", "monitor_tags": ""})
+    assert whole.status_code == 303
+    assert (await roles(client, owner))["viewer@example.com"] == ("admin", False)

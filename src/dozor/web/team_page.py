@@ -1,5 +1,6 @@
 """The team: the organisation's people and their roles. Owners and admins invite by
-email, change roles and remove people; everyone else reads. Every act goes through
+email, change roles (and the tags a sub-account is limited to) and remove people;
+everyone else reads. Every act goes through
 ``api.members`` (the organisation's row lock, the last owner's protection, owner-only
 changes, invitations by mail, the audit), so the page only turns its answers into
 errors beside the forms.
@@ -42,12 +43,23 @@ async def _page(request: Request, form: dict[str, str], errors: dict[str, str],
         "errors": errors}, status=status)
 
 
+def tags_of(text: str | None) -> list[str] | None:
+    """A sub-account's tags from the form (comma separated); none: the whole organisation.
+
+    >>> tags_of(" web, api ,"), tags_of("")
+    (['web', 'api'], None)
+    """
+    tags = [tag.strip() for tag in (text or "").split(",") if tag.strip()]
+    return tags or None
+
+
 @router.get("/team")
 async def team(request: Request) -> Response:
     return await _page(request, {"role": "member"}, {})
 
 
-async def _act(request: Request, form: dict[str, str], act: Any) -> Response:
+async def _act(request: Request, form: dict[str, str], act: Any,
+               member: int | None = None) -> Response:
     """Run one of the API's acts in a transaction; its problem is shown on the page, with
     the problem's status (403 for a viewer, 404 for someone not in the organisation)."""
     who = await access.poster(request)
@@ -56,8 +68,22 @@ async def _act(request: Request, form: dict[str, str], act: Any) -> Response:
         async with write_transaction(access.database(request)) as conn:
             await act(who, conn)
     except Problem as problem:
-        return await _page(request, form, access.field_errors(problem), problem.status)
+        errors = access.field_errors(problem)
+        return await _page(request, form, _of_member(errors, member), problem.status)
     return access.see_other("/team")
+
+
+def _of_member(errors: dict[str, str], member: int | None) -> dict[str, str]:
+    """A row's errors go above the table, naming the member: the fields beside which
+    they would show belong to the invitation form.
+
+    >>> _of_member({"monitor_tags": "an admin manages the whole organisation"}, 3)
+    {'user 3, monitor_tags': 'an admin manages the whole organisation'}
+    """
+    if member is None:
+        return errors
+    return {f"user {member}" + (f", {field}" if field else ""): message
+            for field, message in errors.items()}
 
 
 @router.post("/team/members")
@@ -67,7 +93,8 @@ async def invite(request: Request) -> Response:
         body = api_members.NewMember(email=form.get("email", "").strip(),
                                      role=form.get("role", "member"),
                                      name=form.get("name", "").strip() or None,
-                                     language=form.get("language", "en"))
+                                     language=form.get("language", "en"),
+                                     monitor_tags=tags_of(form.get("monitor_tags")))
     except ValidationError as error:
         return await _refused_or(request, form, access.model_errors(error))
 
@@ -81,13 +108,15 @@ async def invite(request: Request) -> Response:
 async def change_role(request: Request, user_id: Id) -> Response:
     form = await read_form(request)
     try:
-        body = api_members.MemberChange(role=form.get("role"))
+        # Both fields are always sent: an emptied tags field makes a full member.
+        body = api_members.MemberChange(role=form.get("role"),
+                                        monitor_tags=tags_of(form.get("monitor_tags")))
     except ValidationError as error:
-        return await _refused_or(request, {}, access.model_errors(error))
+        return await _refused_or(request, {}, _of_member(access.model_errors(error), user_id))
 
     async def change(who: Principal, conn: AsyncConnection) -> None:
         await api_members.change_role(user_id, body, request, who, conn)
-    return await _act(request, {}, change)
+    return await _act(request, {}, change, user_id)
 
 
 @router.post("/team/members/{user_id}/remove")
@@ -96,7 +125,7 @@ async def remove(request: Request, user_id: Id) -> Response:
 
     async def remove_one(who: Principal, conn: AsyncConnection) -> None:
         await api_members.remove_member(user_id, request, who, conn)
-    return await _act(request, {}, remove_one)
+    return await _act(request, {}, remove_one, user_id)
 
 
 async def _refused_or(request: Request, form: dict[str, str],
