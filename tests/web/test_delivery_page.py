@@ -3,7 +3,10 @@ one message with every attempt; never a channel's settings or a one-time code.""
 
 from __future__ import annotations
 
+import re
+
 import httpx
+import pytest
 
 from tests.api import seed
 from tests.api.conftest import Person, sub_account
@@ -86,3 +89,18 @@ async def test_an_incidents_messages_are_one_link_away(
     assert f"/messages/{log['sent']}\"" not in page.text
     everything = await owner_browser.get("/messages?incident=nonsense")
     assert f"/messages/{log['sent']}\"" in everything.text
+
+
+async def test_older_messages_are_a_page_further(
+        owner: Person, owner_browser: Browser, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dozor.web.delivery_page.SHOWN", 2)
+    log = await _log(database_url, owner.org_id)
+    first = await owner_browser.get("/messages?status=")
+    older = re.search(r'href="/messages\?cursor=([\w-]+)"', first.text)
+    assert older is not None and f"/messages/{log['sent']}\"" not in first.text
+    second = await owner_browser.get(f"/messages?cursor={older.group(1)}")
+    assert f"/messages/{log['sent']}\"" in second.text
+    assert f"/messages/{log['code']}\"" not in second.text
+    mangled = await owner_browser.get("/messages?cursor=%%%")
+    assert mangled.status_code == 200 and f"/messages/{log['code']}\"" in mangled.text

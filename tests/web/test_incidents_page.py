@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from dozor.store.incident_tables import incident_comments
@@ -133,3 +134,20 @@ async def test_a_sub_account_sees_only_its_monitors_incidents(
         == 404
     assert (await limited.post(f"/incidents/{theirs}/comments", {"body": "on it"})) \
         .status_code == 303
+
+
+async def test_older_closed_incidents_are_a_page_further(
+        client: httpx.AsyncClient, owner: Person, owner_browser: Browser,
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dozor.web.incidents_page.CLOSED_SHOWN", 1)
+    opened, closed = await incidents(client, owner, database_url)
+    async with seed.database(database_url) as db:
+        newer = await seed.incident(db, owner.org_id, 1, AT - timedelta(hours=3),
+                                    AT - timedelta(hours=2))
+    first = await owner_browser.get("/incidents")
+    assert f"/incidents/{opened}\"" in first.text and f"/incidents/{newer}\"" in first.text
+    assert f"/incidents/{closed}\"" not in first.text
+    assert f"before={newer}" in first.text
+    second = await owner_browser.get(f"/incidents?state=closed&before={newer}")
+    assert f"/incidents/{closed}\"" in second.text
+    assert f"/incidents/{opened}\"" not in second.text and "before=" not in second.text

@@ -19,6 +19,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dozor.api import paging
+from dozor.api.deps import MAX_ID
 from dozor.api.problems import Problem, invalid_input
 from dozor.api.security import Principal
 from dozor.store import account_tables as a
@@ -109,3 +111,21 @@ def model_errors(error: ValidationError) -> dict[str, str]:
     ``body`` stays itself)."""
     located = [{**e, "loc": ("body", *e.get("loc", ()))} for e in error.errors()]
     return field_errors(invalid_input(located))
+
+
+def id_param(query: str | None) -> int | None:
+    """An id from a page's query (a filter, a page's start); anything else is no filter,
+    so a hand-edited address shows a page rather than an error.
+
+    >>> id_param("12"), id_param("x"), id_param("99999999999")
+    (12, None, None)
+    """
+    return int(query) if query and query.isdigit() and 1 <= int(query) <= MAX_ID else None
+
+
+def cursor_param(query: str | None) -> str | None:
+    """A list's cursor as the API gave it, or None (the first page) for anything else."""
+    try:
+        return query if paging.decode(query) is not None else None
+    except Problem:
+        return None

@@ -12,7 +12,7 @@ from typing import Any, get_args
 from fastapi import APIRouter, Request, Response
 
 from dozor.api import messages as api_messages
-from dozor.api.deps import MAX_ID, Id
+from dozor.api.deps import Id
 from dozor.api.problems import Problem
 from dozor.web import access
 from dozor.web.render import render
@@ -22,23 +22,14 @@ SHOWN = 200
 STATUSES: tuple[str, ...] = get_args(api_messages.Status)
 
 
-def incident_of(query: str | None) -> int | None:
-    """The incident a list is narrowed to; anything but an id in range shows them all.
-
-    >>> incident_of("12"), incident_of("x"), incident_of("99999999999")
-    (12, None, None)
-    """
-    return int(query) if query and query.isdigit() and 1 <= int(query) <= MAX_ID else None
-
-
-async def _list(conn: Any, who: Any, status: str | None,
-                incident: int | None) -> list[dict[str, Any]]:
-    page = await api_messages.list_messages(
-        who, conn, limit=SHOWN, cursor=None, state=status,  # type: ignore[arg-type]
+async def _list(conn: Any, who: Any, status: str | None, incident: int | None,
+                cursor: str | None) -> dict[str, Any]:
+    """A page of the log: ``items`` and the ``next_cursor`` of older ones."""
+    page: dict[str, Any] = await api_messages.list_messages(
+        who, conn, limit=SHOWN, cursor=cursor, state=status,  # type: ignore[arg-type]
         contact_id=None, point_id=None, incident_id=incident, monitor_id=None, start=None,
         end=None)
-    items: list[dict[str, Any]] = page["items"]
-    return items
+    return page
 
 
 @router.get("/messages")
@@ -50,12 +41,13 @@ async def messages_list(request: Request) -> Response:
         return access.forbidden_page(request, who, user)
     status = request.query_params.get("status")
     status = status if status in STATUSES else None
-    incident = incident_of(request.query_params.get("incident"))
+    incident = access.id_param(request.query_params.get("incident"))
+    cursor = access.cursor_param(request.query_params.get("cursor"))
     async with access.database(request).connect() as conn:
-        items = await _list(conn, who, status, incident)
-    return render(request, "messages.html", {"who": who, "user": user, "items": items,
-                                             "status": status, "statuses": STATUSES,
-                                             "incident": incident})
+        page = await _list(conn, who, status, incident, cursor)
+    return render(request, "messages.html", {
+        "who": who, "user": user, "items": page["items"], "older": page["next_cursor"],
+        "status": status, "statuses": STATUSES, "incident": incident})
 
 
 @router.get("/messages/{message_id}")

@@ -42,16 +42,24 @@ def duration_of(incident: Any, now: datetime | None = None) -> int:
     return max(0, round(float((ended - incident.opened_at).total_seconds())))
 
 
-async def listed(conn: AsyncConnection, who: Principal, state: str | None) -> list[Any]:
-    """Open incidents first, then closed ones, each newest first."""
+async def listed(conn: AsyncConnection, who: Principal, state: str | None,
+                 before: int | None = None) -> tuple[list[Any], int | None]:
+    """Open incidents first, then closed ones, each newest first; and where the next
+    page of closed ones starts (None: no more). A later page has closed ones only."""
     visible = await subaccounts.visible_monitor_ids(conn, who)
     found: list[Any] = []
-    for wanted, limit in (("open", OPEN_SHOWN), ("closed", CLOSED_SHOWN)):
-        if state in (None, wanted):
-            found += await store.find_incidents(
-                conn, who.org_id, IncidentFilter(state=wanted, monitor_ids=visible),
-                limit=limit)
-    return found
+    if state in (None, "open") and before is None:
+        found += await store.find_incidents(
+            conn, who.org_id, IncidentFilter(state="open", monitor_ids=visible),
+            limit=OPEN_SHOWN)
+    older = None
+    if state in (None, "closed"):
+        closed = await store.find_incidents(
+            conn, who.org_id, IncidentFilter(state="closed", monitor_ids=visible),
+            before=before, limit=CLOSED_SHOWN + 1)
+        found += closed[:CLOSED_SHOWN]
+        older = closed[CLOSED_SHOWN - 1].id if len(closed) > CLOSED_SHOWN else None
+    return found, older
 
 
 async def story(conn: AsyncConnection, who: Principal, incident_id: int) -> Story | None:
@@ -71,10 +79,11 @@ async def incidents_list(request: Request) -> Response:
         return access.to_login(request)
     state = request.query_params.get("state")
     state = state if state in STATES else None
+    before = access.id_param(request.query_params.get("before"))
     async with access.database(request).connect() as conn:
-        rows = await listed(conn, who, state)
+        rows, older = await listed(conn, who, state, before)
     return render(request, "incidents.html", {
-        "who": who, "user": user, "rows": rows, "state": state,
+        "who": who, "user": user, "rows": rows, "state": state, "older": older,
         "durations": {row.id: duration_of(row) for row in rows}})
 
 
