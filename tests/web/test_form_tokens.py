@@ -10,7 +10,8 @@ from tests.web.conftest import Browser
 POSTS = ["/incidents/1/acknowledge", "/incidents/1/comments", "/maintenance",
          "/maintenance/1/delete", "/team/members", "/team/members/1/role",
          "/team/members/1/remove", "/account/password", "/account/tokens",
-         "/account/tokens/1/revoke"]
+         "/account/tokens/1/revoke", "/account/two-factor", "/account/two-factor/confirm",
+         "/account/two-factor/off"]
 
 
 @pytest.mark.parametrize("path", POSTS)

@@ -15,6 +15,7 @@ from dozor.web import (
     incidents_page,
     maintenance_page,
     team_page,
+    two_factor_page,
 )
 from dozor.web.live import LiveStates
 from dozor.web.pages import router
@@ -29,5 +30,6 @@ def add_routes(app: FastAPI, engine: Engine) -> None:
     app.state.live = live
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
-    for page in (incidents_page, maintenance_page, delivery_page, team_page, account_page):
+    for page in (incidents_page, maintenance_page, delivery_page, team_page, account_page,
+                 two_factor_page):
         app.include_router(page.router)

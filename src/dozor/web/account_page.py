@@ -27,9 +27,10 @@ from dozor.web.session import read_form
 router = APIRouter(include_in_schema=False)
 
 
-async def _page(request: Request, errors: dict[str, str], status: int = 200,
-                new_token: dict[str, Any] | None = None,
-                form: dict[str, str] | None = None) -> Response:
+async def show(request: Request, errors: dict[str, str], status: int = 200,
+               form: dict[str, str] | None = None, **once: Any) -> Response:
+    """The account page; ``once`` holds what is shown only in this answer (a new token,
+    recovery codes)."""
     who, user = await access.signed_in(request)
     if who is None:
         return access.to_login(request)
@@ -40,12 +41,12 @@ async def _page(request: Request, errors: dict[str, str], status: int = 200,
     return render(request, "account.html", {
         "who": who, "user": user, "me": me, "about": about,
         "tokens": [t for t in tokens["items"] if t["revoked_at"] is None],
-        "new_token": new_token, "errors": errors, "form": form or {}}, status=status)
+        "errors": errors, "form": form or {}} | once, status=status)
 
 
 @router.get("/account")
 async def account(request: Request) -> Response:
-    return await _page(request, {})
+    return await show(request, {})
 
 
 @router.post("/account/password")
@@ -58,9 +59,9 @@ async def change_password(request: Request) -> Response:
         async with write_transaction(access.database(request)) as conn:
             await passwords.change_password(body, request, who, conn)
     except ValidationError as error:
-        return await _page(request, access.model_errors(error), 422)
+        return await show(request, access.model_errors(error), 422)
     except Problem as problem:
-        return await _page(request, access.field_errors(problem), problem.status)
+        return await show(request, access.field_errors(problem), problem.status)
     return access.see_other("/account#password")
 
 
@@ -76,10 +77,10 @@ async def create_token(request: Request) -> Response:
         async with write_transaction(access.database(request)) as conn:
             created = await api_accounts.create_token(body, request, who, conn)
     except ValidationError as error:
-        return await _page(request, access.model_errors(error), 422, form=form)
+        return await show(request, access.model_errors(error), 422, form=form)
     except Problem as problem:
-        return await _page(request, access.field_errors(problem), problem.status, form=form)
-    return await _page(request, {}, 201, new_token=created)
+        return await show(request, access.field_errors(problem), problem.status, form=form)
+    return await show(request, {}, 201, new_token=created)
 
 
 @router.post("/account/tokens/{token_id}/revoke")
@@ -90,5 +91,5 @@ async def revoke_token(request: Request, token_id: Id) -> Response:
         async with write_transaction(access.database(request)) as conn:
             await api_accounts.revoke_token(token_id, request, who, conn)
     except Problem as problem:
-        return await _page(request, access.field_errors(problem), problem.status)
+        return await show(request, access.field_errors(problem), problem.status)
     return access.see_other("/account#tokens")
