@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export DOZOR_DATA_DIR ?= var
 
-.PHONY: run test test-sqlite test-postgres lint bench migrate clean
+.PHONY: run test test-sqlite test-postgres lint bench migrate clean chromium
 
 $(BIN)/dozor: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,17 @@ run: $(BIN)/dozor
 	$(BIN)/dozor serve
 
 ## Install everything the tests need and run the whole suite, on SQLite and on PostgreSQL.
-test: $(BIN)/dozor
+test: $(BIN)/dozor chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The browser tests drive Debian's Chromium (never a downloaded one). Installed here when
+# missing and this user may; otherwise those tests skip and say why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } \
+	    || echo "note: no chromium (apt-get install chromium); the browser tests will skip"
 
 lint: $(BIN)/dozor
 	$(BIN)/ruff check src tests bench
@@ -31,6 +38,7 @@ bench: $(BIN)/dozor
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.notify
 	$(BIN)/python -m bench.ping
+	$(BIN)/python -m bench.dashboard
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache test-artifacts

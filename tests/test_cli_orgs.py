@@ -4,6 +4,8 @@ SQLite and PostgreSQL; each act is in the audit log."""
 from __future__ import annotations
 
 import asyncio
+import json
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -62,3 +64,15 @@ def test_bad_requests_name_what_is_wrong_and_change_nothing(dozor: CliRunner,
     assert "'gold' is not one of" in fails(dozor.invoke(main, ["orgs", "plan", "1", "gold"]))
     assert read(database_url, select(t.organizations.c.plan, t.organizations.c.sms_credits)
                 ) == [("self-hosted", 50)]
+
+
+def test_the_operator_exports_an_organisation(dozor: CliRunner, database_url: str,
+                                              tmp_path: Path) -> None:
+    archive = tmp_path / "org-1.zip"
+    assert "bytes written" in ok(dozor.invoke(main, ["privacy", "export", "1", "-o",
+                                                     str(archive)]))
+    manifest = json.loads(zipfile.ZipFile(archive).read("manifest.json"))
+    assert manifest["organisation_id"] == 1 and manifest["files"]["monitors.jsonl"]
+    assert "no organisation 9" in fails(dozor.invoke(main, ["privacy", "export", "9", "-o",
+                                                            str(tmp_path / "x.zip")]))
+    assert not (tmp_path / "x.zip").exists()

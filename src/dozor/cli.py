@@ -80,8 +80,11 @@ def serve(host: str | None, port: int | None) -> None:
     upgrade(settings.resolved_database_url)
     click.echo(f"Dozor on http://{host or settings.host}:{port or settings.port} "
                f"({_safe_url(settings)})")
+    # Open dashboards hold event streams that never end by themselves: after this many
+    # seconds a stop cuts them (browsers reconnect) instead of waiting for them forever.
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                loop="uvloop", log_level=settings.log_level, lifespan="on")
+                loop="uvloop", log_level=settings.log_level, lifespan="on",
+                timeout_graceful_shutdown=5)
 
 
 @main.command()
@@ -341,9 +344,9 @@ def _duration(value: timedelta) -> str:
 
 
 def _add_notify_commands() -> None:
-    from dozor import cli_notify, cli_orgs
+    from dozor import cli_notify, cli_orgs, cli_privacy
 
-    for group in (*cli_notify.GROUPS, *cli_orgs.GROUPS):
+    for group in (*cli_notify.GROUPS, *cli_orgs.GROUPS, *cli_privacy.GROUPS):
         main.add_command(group)
 
 

@@ -30,7 +30,7 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[str, FastAPI]]:
     port = free_port()
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
-                                           lifespan="on"))
+                                           lifespan="on", timeout_graceful_shutdown=1))
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(10):

@@ -19,6 +19,7 @@ from tests.api.conftest import PASSWORD, PUBLIC_URL, Person
 # The API tests' fixtures, made fixtures here too (pytest finds them by module name).
 app, client, owner, stranger, viewer = api.app, api.client, api.owner, api.stranger, api.viewer
 fresh_limits_and_cheap_hashes = api.fresh_limits_and_cheap_hashes
+__all__ = ["app", "client", "fresh_limits_and_cheap_hashes", "owner", "stranger", "viewer"]
 
 TOKEN = re.compile(r'name="form_token" value="([0-9a-f]+)"')
 

@@ -21,10 +21,12 @@ from dozor.api.problems import Problem
 from dozor.store import accounts
 from dozor.store.db import write_transaction
 from dozor.web import access
+from dozor.web.errors import PageRoute
 from dozor.web.render import render
 from dozor.web.session import read_form
 
-router = APIRouter(include_in_schema=False)
+# A refusal (a Problem) answers as a page that says why, as on the foundation's pages.
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 async def show(request: Request, errors: dict[str, str], status: int = 200,

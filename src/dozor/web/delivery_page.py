@@ -15,9 +15,11 @@ from dozor.api import messages as api_messages
 from dozor.api.deps import Id
 from dozor.api.problems import Problem
 from dozor.web import access
+from dozor.web.errors import PageRoute
 from dozor.web.render import render
 
-router = APIRouter(include_in_schema=False)
+# A refusal (a Problem) answers as a page that says why, as on the foundation's pages.
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 SHOWN = 200
 STATUSES: tuple[str, ...] = get_args(api_messages.Status)
 

@@ -21,10 +21,12 @@ from dozor.store import incidents as store
 from dozor.store.db import write_transaction
 from dozor.store.incidents import IncidentFilter
 from dozor.web import access
+from dozor.web.errors import PageRoute
 from dozor.web.render import render
 from dozor.web.session import read_form
 
-router = APIRouter(include_in_schema=False)
+# A refusal (a Problem) answers as a page that says why, as on the foundation's pages.
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 OPEN_SHOWN, CLOSED_SHOWN = 200, 50  # every open one matters; of the closed, the recent
 STATES = ("open", "closed")
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import yaml
 from fastapi import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,7 +18,7 @@ from dozor.api import monitors as api_monitors
 from dozor.api import subaccounts
 from dozor.api.problems import Problem
 from dozor.api.security import Principal
-from dozor.core.rollups import Rollup
+from dozor.core.rollups import HOUR, Rollup
 from dozor.core.types import ErrorCode, ResultStatus
 from dozor.store import queries
 from dozor.store import tables as t
@@ -25,6 +26,7 @@ from dozor.store.incidents import IncidentFilter, find_incidents
 from dozor.web.svg import PhasePoint, latency_chart
 
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
+HOURLY_RANGES = {"7d"}  # drawn from hourly means, not from each check
 WINDOWS = (("24h", timedelta(days=1)), ("7d", timedelta(days=7)),
            ("30d", timedelta(days=30)), ("365d", timedelta(days=365)))
 CHART_POINTS = 1500  # the newest results in the range; older ones are in the rollups
@@ -78,7 +80,7 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
     m, s = t.monitors.c, t.monitor_state.c
     row = (await conn.execute(
         select(t.monitors, s.state, s.since, s.last_checked_at, s.last_latency_ms,
-               s.last_message, s.incident_id, s.flapping)
+               s.last_message, s.incident_id, s.flapping, s.expires_at)
         .join(t.monitor_state, s.monitor_id == m.id)
         .where(m.id == monitor_id, m.org_id == who.org_id))).first()
     if row is None or not who.sees(row.tags or []):
@@ -94,6 +96,12 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
         .order_by(r.at.desc()).limit(CHART_POINTS))).all()
     points = [PhasePoint(res.at / 1000, _phases(res), res.status != ResultStatus.DOWN)
               for res in reversed(results) if res.status != ResultStatus.MAINTENANCE]
+    if range_key in HOURLY_RANGES or not points:
+        # Hourly means from the rollups: raw results are kept for a short window only.
+        first = int(start.timestamp()) // HOUR * HOUR
+        hours = (await queries.hourly_latency(conn, [monitor_id], first)).get(monitor_id, {})
+        points = [PhasePoint(float(hour), {"rest": mean}, True)
+                  for hour, mean in sorted(hours.items())]
     failed = (await conn.execute(
         select(r.at, r.error, r.detail)
         .where(r.monitor_id == monitor_id, r.status == ResultStatus.DOWN)
@@ -109,7 +117,7 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
     )).all() if w.all_monitors or row.name in (w.monitor_names or [])
         or set(w.tags or []) & set(row.tags or [])]
     chart = latency_chart(points, start.timestamp(), now.timestamp(),
-                          label=f"latency, last {range_key}")
+                          label=f"latency, last {range_key}") if points else ""
     return Shown(row, target_of(row.kind, row.config or {}), uptime, chart, failures,
                  list(incidents), windows)
 
@@ -164,3 +172,43 @@ async def create(conn: AsyncConnection, who: Principal,
             errors["interval"] = errors.pop("period")
         return None, errors
     return int(created["id"]), {}
+
+
+async def config_yaml(conn: AsyncConnection, who: Principal, monitor_id: int
+                      ) -> tuple[str, int] | None:
+    """The monitor as the YAML a file would hold (every option of its kind), and its
+    version; None when the viewer may not see it."""
+    try:
+        view = await api_monitors.get_monitor(monitor_id, who, conn, Response())
+    except Problem:
+        return None
+    mapping = {key: value for key, value in view.items()
+               if key not in SERVER_KEYS and value is not None}
+    return yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True), int(view["version"])
+
+
+# What the API's view adds to a monitor's own fields: the server's, not editable.
+SERVER_KEYS = frozenset({"id", "version", "state", "since", "last_checked_at",
+                         "last_latency_ms", "last_message", "open_incident_id", "push_path"})
+
+
+async def replace(conn: AsyncConnection, who: Principal, monitor_id: int, text: str,
+                  version: str) -> dict[str, str]:
+    """Save the edited YAML; {} or {field: message} (nothing saved then)."""
+    try:
+        body = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        return {"config": f"{where}not valid YAML ({getattr(error, 'problem', error)})"}
+    if not isinstance(body, dict):
+        return {"config": "must be a mapping of fields (name: ..., kind: ...)"}
+    try:
+        await api_monitors.replace_monitor(monitor_id, who, conn, Response(), body,
+                                           f'"{version}"')
+    except Problem as problem:
+        if problem.status == 412:
+            return {"config": "someone changed this monitor since you opened it; "
+                              "reload to see their change"}
+        return {e["field"]: e["message"] for e in problem.errors} or {"config": problem.detail}
+    return {}

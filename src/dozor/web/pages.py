@@ -13,7 +13,8 @@ from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select, update
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.api import accounts as account_routes
@@ -23,12 +24,13 @@ from dozor.api.security import SESSION_COOKIE, Principal, digest
 from dozor.store import account_tables as a
 from dozor.store.db import write_transaction
 from dozor.web import monitor_page, overview
+from dozor.web.errors import PageRoute
 from dozor.web.i18n import LANGUAGES
 from dozor.web.live import LiveStates
 from dozor.web.render import render
 from dozor.web.session import read_form, viewer
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 KEEPALIVE = 15.0  # seconds between comments on an idle event stream
 
 
@@ -59,7 +61,8 @@ def _safe_next(value: str | None) -> str:
 @router.get("/login")
 async def login_page(request: Request) -> Response:
     return render(request, "login.html", {"next": _safe_next(request.query_params.get("next")),
-                                          "error": None})
+                                          "error": None,
+                                          "signup": await _signup_open(request)})
 
 
 @router.post("/login")
@@ -79,12 +82,52 @@ async def log_in(request: Request) -> Response:
                     await conn.commit()
                 raise
     except Problem as problem:
-        return render(request, "login.html", {"next": target, "error": problem.detail},
+        return render(request, "login.html", {"next": target, "error": problem.detail,
+                                              "email": form.get("email")},
                       status=problem.status)
-    except ValueError:  # pydantic: an empty or malformed field
-        return render(request, "login.html", {"next": target,
+    except ValidationError:  # an empty or malformed field
+        return render(request, "login.html", {"next": target, "email": form.get("email"),
                                               "error": "wrong email, password or code"},
                       status=422)
+    return redirect
+
+
+async def _signup_open(request: Request) -> bool:
+    """Sign-up shows when no one has an account yet (the first person owns the
+    installation) or when the operator opened it (DOZOR_SIGNUP)."""
+    if request.app.state.settings.signup:
+        return True
+    async with _database(request).connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(a.users))).scalar_one() == 0
+
+
+@router.get("/signup")
+async def signup_page(request: Request) -> Response:
+    if not await _signup_open(request):
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "signup.html", {"form": {}, "error": None})
+
+
+@router.post("/signup")
+async def sign_up(request: Request) -> Response:
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    if not await _signup_open(request):
+        return RedirectResponse("/login", status_code=303)
+    redirect = RedirectResponse("/", status_code=303)
+    try:
+        body = account_routes.SignUp(email=form.get("email", ""), name=form.get("name", ""),
+                                     password=form.get("password", ""))
+        async with write_transaction(_database(request)) as conn:
+            await account_routes.sign_up(body, request, conn, request.app.state.settings)
+            await account_routes.log_in(
+                account_routes.LogIn(email=body.email, password=body.password),
+                request, redirect, conn)
+    except Problem as problem:
+        return render(request, "signup.html", {"form": form, "error": problem.detail},
+                      status=problem.status)
+    except ValidationError as error:
+        return render(request, "signup.html", {"form": form, "error": "; ".join(
+            f"{e['loc'][0]}: {e['msg']}" for e in error.errors())}, status=422)
     return redirect
 
 
@@ -139,6 +182,42 @@ async def monitor(request: Request, monitor_id: Id) -> Response:
         return render(request, "not_found.html", {"user": user, "who": who}, status=404)
     return render(request, "monitor.html", {"m": shown, "user": user, "who": who,
                                             "range": range_key})
+
+
+@router.get("/monitors/{monitor_id}/edit")
+async def edit_monitor(request: Request, monitor_id: Id) -> Response:
+    who, user = await _viewer(request)
+    if who is None:
+        return _to_login(request)
+    async with _database(request).connect() as conn:
+        found = await monitor_page.config_yaml(conn, who, monitor_id)
+    if found is None:
+        return render(request, "not_found.html", {"user": user, "who": who}, status=404)
+    text, version = found
+    return render(request, "edit_monitor.html", {"user": user, "who": who, "id": monitor_id,
+                                                 "text": text, "version": version,
+                                                 "errors": {}})
+
+
+@router.post("/monitors/{monitor_id}/edit")
+async def save_monitor(request: Request, monitor_id: Id) -> Response:
+    form = await read_form(request)
+    who, user = await _viewer(request)
+    if who is None:
+        return _to_login(request)
+    who.require("member", write=True)
+    async with write_transaction(_database(request)) as conn:
+        if await monitor_page.config_yaml(conn, who, monitor_id) is None:
+            return render(request, "not_found.html", {"user": user, "who": who}, status=404)
+        errors = await monitor_page.replace(conn, who, monitor_id, form.get("config", ""),
+                                            form.get("version", ""))
+        if errors:
+            await conn.rollback()
+    if errors:
+        return render(request, "edit_monitor.html", {
+            "user": user, "who": who, "id": monitor_id, "text": form.get("config", ""),
+            "version": form.get("version", ""), "errors": errors}, status=422)
+    return RedirectResponse(f"/monitors/{monitor_id}", status_code=303)
 
 
 @router.post("/monitors/{monitor_id}/{action}")

@@ -14,9 +14,11 @@ from dozor.api.problems import Problem
 from dozor.store.db import write_transaction
 from dozor.web import access
 from dozor.web.account_page import show
+from dozor.web.errors import PageRoute
 from dozor.web.session import read_form
 
-router = APIRouter(include_in_schema=False)
+# A refusal (a Problem) answers as a page that says why, as on the foundation's pages.
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 HERE = "/account#two-factor"
 
 
