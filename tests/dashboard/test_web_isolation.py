@@ -23,7 +23,12 @@ from tests.api.test_isolation import owners_incident, snapshot
 
 # Before log-in, or about the caller's own session and settings.
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/signup"), ("POST", "/signup"),
-          ("POST", "/logout"), ("POST", "/language")}
+          ("POST", "/logout"), ("POST", "/language"),
+          # Published status pages and their subscriptions are for anyone:
+          # tests/web/test_status_page.py covers what they show.
+          ("GET", "/status/{slug}"), ("POST", "/status/{slug}"),
+          ("GET", "/status/confirm/{token}"), ("POST", "/status/confirm/{token}"),
+          ("GET", "/status/unsubscribe/{token}"), ("POST", "/status/unsubscribe/{token}")}
 STREAMS = {("GET", "/events")}  # never ends: tests/dashboard/test_live.py covers it
 # Pages that show the caller's own organisation: walked, they must show nothing of the
 # owner's; their forms act on the caller's own organisation.

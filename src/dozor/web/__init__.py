@@ -14,6 +14,7 @@ from dozor.web import (
     delivery_page,
     incidents_page,
     maintenance_page,
+    status_page,
     team_page,
     two_factor_page,
 )
@@ -30,6 +31,7 @@ def add_routes(app: FastAPI, engine: Engine) -> None:
     app.state.live = live
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
+    app.include_router(status_page.router)
     for page in (incidents_page, maintenance_page, delivery_page, team_page, account_page,
                  two_factor_page):
         app.include_router(page.router)
