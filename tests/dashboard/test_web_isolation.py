@@ -32,13 +32,31 @@ PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/signup"), ("POST", "/
 STREAMS = {("GET", "/events")}  # never ends: tests/dashboard/test_live.py covers it
 # Pages that show the caller's own organisation: walked, they must show nothing of the
 # owner's; their forms act on the caller's own organisation.
-OWN = {("GET", "/"), ("GET", "/new"), ("POST", "/new")}
+OWN = {("GET", "/"), ("GET", "/new"), ("POST", "/new"), ("GET", "/incidents"),
+       ("GET", "/maintenance"), ("POST", "/maintenance"), ("GET", "/messages"),
+       ("GET", "/team"), ("POST", "/team/members"),
+       # The caller's own account: password, tokens (another's token is not theirs: 404),
+       # two-factor log-in.
+       ("GET", "/account"), ("POST", "/account/password"), ("POST", "/account/tokens"),
+       ("POST", "/account/tokens/{token_id}/revoke"), ("POST", "/account/two-factor"),
+       ("POST", "/account/two-factor/confirm"), ("POST", "/account/two-factor/off")}
 # A valid form for each route that takes one, so that authorisation refuses the call.
 FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/new"): {"name": "intruder", "kind": "tcp", "target": "127.0.0.1:9"},
     ("POST", "/monitors/{monitor_id}/edit"): {
         "version": "1", "config": "name: mine\nkind: tcp\nhost: 127.0.0.1\nport: 1\n"},
     ("POST", "/monitors/{monitor_id}/{action}"): {},
+    ("POST", "/incidents/{incident_id}/comments"): {"body": "intruder"},
+    ("POST", "/maintenance"): {"name": "w", "schedule": "cron", "cron": "0 3 * * *",
+                               "duration": "1h", "all_monitors": "1"},
+    ("POST", "/team/members"): {"email": "new@example.com", "role": "member"},
+    ("POST", "/team/members/{user_id}/role"): {"role": "viewer"},
+    # The caller's own: forms that fail their checks, so the walk changes no password
+    # and makes no token in the owner's organisation (a viewer's would be there).
+    ("POST", "/account/password"): {"current_password": "wrong", "new_password": "x" * 12},
+    ("POST", "/account/tokens"): {"name": ""},
+    ("POST", "/account/two-factor/confirm"): {"code": "000000"},
+    ("POST", "/account/two-factor/off"): {"code": "000000"},
 }
 VALUES = {"action": "pause"}
 
@@ -82,7 +100,10 @@ async def test_no_page_leaks_or_changes_another_organisations_data(
         viewer: Person, database_url: str) -> None:
     monitor = (await client.post("/api/v1/monitors", headers=owner.headers, json={
         "name": "shop", "kind": "tcp", "host": "127.0.0.1", "port": 9})).json()
-    ids: dict[str, Any] = {"monitor_id": monitor["id"], **VALUES,
+    tokens = (await client.get("/api/v1/tokens", headers=owner.headers)).json()["items"]
+    [token] = [t for t in tokens if t["user_id"] == 1]  # the owner's own
+    ids: dict[str, Any] = {"monitor_id": monitor["id"], **VALUES, "user_id": 1,
+                           "token_id": token["id"],
                            **await owners_incident(client, owner, database_url,
                                                    monitor["id"])}
     people = {"stranger": await session(client, stranger),

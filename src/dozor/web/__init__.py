@@ -9,7 +9,15 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from dozor.engine.engine import Engine
-from dozor.web import status_page
+from dozor.web import (
+    account_page,
+    delivery_page,
+    incidents_page,
+    maintenance_page,
+    status_page,
+    team_page,
+    two_factor_page,
+)
 from dozor.web.live import LiveStates
 from dozor.web.pages import router
 
@@ -24,3 +32,6 @@ def add_routes(app: FastAPI, engine: Engine) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
     app.include_router(status_page.router)
+    for page in (incidents_page, maintenance_page, delivery_page, team_page, account_page,
+                 two_factor_page):
+        app.include_router(page.router)

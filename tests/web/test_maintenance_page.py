@@ -1,0 +1,104 @@
+"""The maintenance page: windows listed, added (one-off or cron, by name, tag or all
+monitors) and deleted through the forms; bad input named on its field; who may do what."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import func, select
+
+from dozor.store import tables as t
+from tests.api import seed
+from tests.api.conftest import Person, sub_account
+from tests.api.test_incidents import monitor
+from tests.web.conftest import Browse, Browser
+
+NIGHTLY = {"name": "Nightly deploy", "schedule": "cron", "cron": "0 3 * * *",
+           "duration": "30m", "timezone": "Europe/Warsaw", "monitors": "shop",
+           "tags": "web", "start": "", "end": ""}
+
+
+async def windows(database_url: str) -> int:
+    async with seed.database(database_url) as db:
+        return int((await db.execute(select(func.count())
+                                     .select_from(t.maintenance_windows))).scalar_one())
+
+
+async def test_an_owner_adds_a_recurring_and_a_one_off_window_and_deletes_one(
+        client: httpx.AsyncClient, owner: Person, owner_browser: Browser) -> None:
+    await monitor(client, owner, "shop")
+    page = await owner_browser.get("/maintenance")
+    assert page.status_code == 200 and "No maintenance windows." in page.text
+    added = await owner_browser.post("/maintenance", NIGHTLY)
+    assert added.status_code == 303 and added.headers["location"] == "/maintenance"
+    once = await owner_browser.post("/maintenance", {
+        "name": "Move", "schedule": "once", "start": "2030-01-05T22:00",
+        "end": "2030-01-06T02:00", "timezone": "UTC", "all_monitors": "1"})
+    assert once.status_code == 303
+    page = await owner_browser.get("/maintenance")
+    assert "<code>0 3 * * *</code>" in page.text and "Europe/Warsaw" in page.text
+    assert "all monitors" in page.text
+    listed = (await client.get("/api/v1/maintenance", headers=owner.headers)).json()["items"]
+    assert [(w["name"], w.get("monitors"), w.get("all-monitors")) for w in listed] == [
+        ("Nightly deploy", ["shop"], None), ("Move", None, True)]
+    deleted = await owner_browser.post(f"/maintenance/{listed[0]['id']}/delete")
+    assert deleted.status_code == 303
+    left = (await client.get("/api/v1/maintenance", headers=owner.headers)).json()["items"]
+    assert [w["name"] for w in left] == ["Move"]
+
+
+async def test_bad_input_is_named_on_its_field_and_changes_nothing(
+        client: httpx.AsyncClient, owner: Person, owner_browser: Browser,
+        database_url: str) -> None:
+    unknown = await owner_browser.post("/maintenance", NIGHTLY | {"monitors": "nowhere"})
+    assert unknown.status_code == 422
+    assert "<p class=\"error\">no monitor named &#39;nowhere&#39;</p>" in unknown.text
+    assert 'value="nowhere"' in unknown.text  # what was typed stays in the form
+    zone = await owner_browser.post("/maintenance", NIGHTLY | {"monitors": "",
+                                                               "timezone": "Mars/Base"})
+    assert zone.status_code == 422 and "unknown time zone" in zone.text
+    backwards = await owner_browser.post("/maintenance", {
+        "name": "x", "schedule": "once", "start": "2030-01-06T02:00",
+        "end": "2030-01-05T22:00", "all_monitors": "1"})
+    assert backwards.status_code == 422 and "must be after start" in backwards.text
+    assert await windows(database_url) == 0
+
+
+async def test_a_viewer_reads_without_forms_and_is_refused_on_post(
+        client: httpx.AsyncClient, owner: Person, owner_browser: Browser,
+        viewer_browser: Browser, database_url: str) -> None:
+    await monitor(client, owner, "shop")
+    await owner_browser.post("/maintenance", NIGHTLY)
+    page = await viewer_browser.get("/maintenance")
+    assert page.status_code == 200 and "Nightly deploy" in page.text
+    assert viewer_browser.forms(page) == []
+    assert (await viewer_browser.post("/maintenance", NIGHTLY | {"name": "v"})).status_code \
+        == 403
+    window_id = (await client.get("/api/v1/maintenance", headers=owner.headers)
+                 ).json()["items"][0]["id"]
+    assert (await viewer_browser.post(f"/maintenance/{window_id}/delete")).status_code == 403
+    assert await windows(database_url) == 1
+
+
+async def test_a_stranger_sees_none_and_deletes_nothing(
+        client: httpx.AsyncClient, owner: Person, owner_browser: Browser,
+        stranger_browser: Browser, database_url: str) -> None:
+    await monitor(client, owner, "shop")
+    await owner_browser.post("/maintenance", NIGHTLY)
+    assert "Nightly deploy" not in (await stranger_browser.get("/maintenance")).text
+    window_id = (await client.get("/api/v1/maintenance", headers=owner.headers)
+                 ).json()["items"][0]["id"]
+    assert (await stranger_browser.post(f"/maintenance/{window_id}/delete")).status_code \
+        == 404
+    assert await windows(database_url) == 1
+
+
+async def test_a_sub_account_is_refused(client: httpx.AsyncClient, owner: Person,
+                                        browse: Browse, database_url: str) -> None:
+    member = await sub_account(client, owner, "client@example.com", ["client"])
+    limited = await browse(member.email, owner.org_id)
+    page = await limited.get("/maintenance")
+    assert page.status_code == 403 and "Nightly" not in page.text
+    assert 'href="/maintenance"' not in page.text  # nor offered in the header
+    refused = await limited.post("/maintenance", NIGHTLY | {"monitors": "", "tags": "client"})
+    assert refused.status_code == 403
+    assert await windows(database_url) == 0
