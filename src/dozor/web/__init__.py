@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from dozor.engine.engine import Engine
+from dozor.web import contacts_page, points_page, policies_page
 from dozor.web.live import LiveStates
 from dozor.web.pages import router
 
@@ -22,3 +23,5 @@ def add_routes(app: FastAPI, engine: Engine) -> None:
     app.state.live = live
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
+    for recipients in (contacts_page, points_page, policies_page):
+        app.include_router(recipients.router)
