@@ -23,13 +23,19 @@ PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/signup"), ("POST", "/
 STREAMS = {("GET", "/events")}  # never ends: tests/dashboard/test_live.py covers it
 # Pages that show the caller's own organisation: walked, they must show nothing of the
 # owner's; their forms act on the caller's own organisation.
-OWN = {("GET", "/"), ("GET", "/new"), ("POST", "/new")}
+OWN = {("GET", "/"), ("GET", "/new"), ("POST", "/new"), ("GET", "/contacts"),
+       ("POST", "/contacts"), ("GET", "/policies"), ("POST", "/policies")}
 # A valid form for each route that takes one, so that authorisation refuses the call.
 FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/new"): {"name": "intruder", "kind": "tcp", "target": "127.0.0.1:9"},
     ("POST", "/monitors/{monitor_id}/edit"): {
         "version": "1", "config": "name: mine\nkind: tcp\nhost: 127.0.0.1\nport: 1\n"},
     ("POST", "/monitors/{monitor_id}/{action}"): {},
+    ("POST", "/contacts"): {"name": "intruder"},
+    ("POST", "/contacts/{contact_id}/edit"): {"name": "intruder", "version": "1"},
+    ("POST", "/contacts/{contact_id}/points"): {"kind": "email", "address": "i@example.com"},
+    ("POST", "/points/{point_id}/confirm"): {"code": "123456"},
+    ("POST", "/policies"): {"name": "intruder", "all_monitors": "1"},
 }
 VALUES = {"action": "pause"}
 
@@ -50,6 +56,20 @@ def page_routes(app: FastAPI) -> list[tuple[str, str]]:
     return sorted({(method, route.path) for route in flat(app.routes)
                    if route.endpoint.__module__.startswith("dozor.web")
                    for method in route.methods})
+
+
+async def owners_recipients(client: httpx.AsyncClient, owner: Person) -> dict[str, int]:
+    """A contact with a point and a policy, named so that a leak shows ("shop")."""
+    contact = await client.post("/api/v1/contacts", headers=owner.headers,
+                                json={"name": "shop on call"})
+    point = await client.post(f"/api/v1/contacts/{contact.json()['id']}/points",
+                              headers=owner.headers,
+                              json={"kind": "email", "address": "shop@example.com"})
+    policy = await client.post("/api/v1/policies", headers=owner.headers, json={
+        "name": "shop", "contact_ids": [contact.json()["id"]], "tags": ["shop"]})
+    assert policy.status_code == 201, policy.text
+    return {"contact_id": contact.json()["id"], "point_id": point.json()["id"],
+            "policy_id": policy.json()["id"]}
 
 
 async def session(client: httpx.AsyncClient, person: Person) -> dict[str, str]:
@@ -75,7 +95,8 @@ async def test_no_page_leaks_or_changes_another_organisations_data(
         "name": "shop", "kind": "tcp", "host": "127.0.0.1", "port": 9})).json()
     ids: dict[str, Any] = {"monitor_id": monitor["id"], **VALUES,
                            **await owners_incident(client, owner, database_url,
-                                                   monitor["id"])}
+                                                   monitor["id"]),
+                           **await owners_recipients(client, owner)}
     people = {"stranger": await session(client, stranger),
               "viewer": await session(client, viewer)}
     before = await snapshot(database_url, owner.org_id)
