@@ -210,3 +210,14 @@ async def test_a_contact_is_edited_and_deleted(owner_browser: Browser) -> None:
     deleted = await owner_browser.post(f"/contacts/{contact_id}/delete")
     assert deleted.status_code == 303 and deleted.headers["location"] == "/contacts"
     assert "Ada Lovelace" not in (await owner_browser.get("/contacts")).text
+
+
+async def test_a_form_without_its_token_changes_nothing(
+        owner_browser: Browser, owner: Person, database_url: str) -> None:
+    contact_id, point_id = await add_ada(owner_browser)
+    before = await snapshot(database_url, owner.org_id)
+    for path, form in (("/contacts", {"name": "Eve"}), (f"/points/{point_id}/delete", {}),
+                       (f"/contacts/{contact_id}/delete", {})):
+        answer = await owner_browser.http.post(path, data=form)
+        assert answer.status_code == 403, path
+    assert await snapshot(database_url, owner.org_id) == before
