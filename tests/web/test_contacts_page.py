@@ -5,9 +5,10 @@ and a sub-account see and may do, and bad input named beside its field."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dozor.store import notify_tables as n
 from dozor.store.db import create_engine
@@ -221,3 +222,27 @@ async def test_a_form_without_its_token_changes_nothing(
         answer = await owner_browser.http.post(path, data=form)
         assert answer.status_code == 403, path
     assert await snapshot(database_url, owner.org_id) == before
+
+
+async def test_each_status_shows_and_only_a_point_that_needs_it_offers_a_code(
+        owner_browser: Browser, database_url: str) -> None:
+    contact_id, failing = await add_ada(owner_browser)
+    opted_out = created_id(await owner_browser.post(f"/contacts/{contact_id}/points", {
+        "kind": "sms", "address": "+48600100200", "events": ["down"]}), "points")
+    engine = create_engine(database_url)
+    p = n.contact_points.c
+    async with engine.begin() as connection:
+        now = datetime.now(UTC)
+        await connection.execute(update(n.contact_points).where(p.id == failing).values(
+            confirmed_at=now, failing_since=now, failing_reason="mailbox full"))
+        await connection.execute(update(n.contact_points).where(p.id == opted_out).values(
+            opted_out_at=now))
+    await engine.dispose()
+    listed = (await owner_browser.get("/contacts")).text
+    assert ">failing<" in listed and ">opted out<" in listed
+    failing_page = (await owner_browser.get(f"/points/{failing}")).text
+    assert "mailbox full" in failing_page and f"/points/{failing}/verify" in failing_page
+    opted_out_page = (await owner_browser.get(f"/points/{opted_out}")).text
+    assert f"/points/{opted_out}/verify" not in opted_out_page
+    refused = await owner_browser.post(f"/points/{opted_out}/verify")
+    assert refused.status_code == 409 and "opted out" in refused.text
