@@ -35,6 +35,7 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/contacts/{contact_id}/edit"): {"name": "intruder", "version": "1"},
     ("POST", "/contacts/{contact_id}/points"): {"kind": "email", "address": "i@example.com"},
     ("POST", "/points/{point_id}/confirm"): {"code": "123456"},
+    ("POST", "/points/{point_id}/edit"): {"version": "1", "events": "down"},
     ("POST", "/policies"): {"name": "intruder", "all_monitors": "1"},
 }
 VALUES = {"action": "pause"}

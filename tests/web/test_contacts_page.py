@@ -118,7 +118,7 @@ async def test_a_viewer_sees_points_without_addresses_and_changes_nothing(
              f"/contacts/{contact_id}/delete": {}, f"/contacts/{contact_id}/points": {
                  "kind": "email", "address": "eve@example.com"},
              f"/points/{point_id}/verify": {}, f"/points/{point_id}/confirm": {"code": "1"},
-             f"/points/{point_id}/delete": {},
+             f"/points/{point_id}/delete": {}, f"/points/{point_id}/edit": {"version": "1"},
              "/policies": {"name": "p", "contact_ids": str(contact_id), "all_monitors": "1"}}
     for path, form in posts.items():
         answer = await viewer_browser.post(path, form)
@@ -144,6 +144,7 @@ async def test_a_stranger_finds_nothing_of_another_organisation(
     for path in (f"/contacts/{contact_id}/edit", f"/contacts/{contact_id}/delete",
                  f"/contacts/{contact_id}/points", f"/points/{point_id}/verify",
                  f"/points/{point_id}/confirm", f"/points/{point_id}/delete",
+                 f"/points/{point_id}/edit",
                  f"/policies/{policy_id}/delete"):
         answer = await stranger_browser.post(path, {
             "name": "mine", "version": "1", "kind": "email", "address": "s@example.com",
@@ -246,3 +247,25 @@ async def test_each_status_shows_and_only_a_point_that_needs_it_offers_a_code(
     assert f"/points/{opted_out}/verify" not in opted_out_page
     refused = await owner_browser.post(f"/points/{opted_out}/verify")
     assert refused.status_code == 409 and "opted out" in refused.text
+
+
+async def test_a_points_use_changes_and_a_bad_priority_is_named(
+        owner_browser: Browser, viewer_browser: Browser) -> None:
+    _, point_id = await add_ada(owner_browser)
+    changed = await owner_browser.post(f"/points/{point_id}/edit", {
+        "version": "1", "events": ["down", "expiry"], "escalation_minutes": "15",
+        "priority": "3"})
+    assert changed.status_code == 303
+    page = (await owner_browser.get(f"/points/{point_id}")).text
+    assert "<dd>down, expiry</dd>" in page and "<dd>15</dd>" in page and "<dd>3</dd>" in page
+    bad = await owner_browser.post(f"/points/{point_id}/edit", {
+        "version": "2", "events": ["down"], "priority": "2000"})
+    assert bad.status_code == 422 and "priority: " in bad.text
+    assert 'value="2000"' in bad.text  # what was typed stays
+    stale = await owner_browser.post(f"/points/{point_id}/edit", {
+        "version": "1", "events": ["down"]})
+    assert stale.status_code == 412
+    refused = await viewer_browser.post(f"/points/{point_id}/edit", {
+        "version": "2", "events": ["up"]})
+    assert refused.status_code == 403
+    assert "<dd>down, expiry</dd>" in (await owner_browser.get(f"/points/{point_id}")).text

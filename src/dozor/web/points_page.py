@@ -19,7 +19,7 @@ from dozor.api import points as api_points
 from dozor.api.deps import Id
 from dozor.api.problems import Problem
 from dozor.api.security import Principal
-from dozor.notify.contacts import PointSpec
+from dozor.notify.contacts import ESCALATION_MINUTES, EVENTS, PointSpec
 from dozor.store.db import write_transaction
 from dozor.web import contacts_page
 from dozor.web.recipients_common import (
@@ -38,21 +38,28 @@ router = APIRouter(include_in_schema=False, route_class=RecipientsRoute)
 LEDGER = 500  # consent records shown; a point gathers a handful in its life
 
 
-def point_values(form: dict[str, str], events: list[str]) -> dict[str, Any]:
-    """The API's point fields from the form's; numbers left as typed when they are not
+def usage_values(form: dict[str, str], events: list[str]) -> dict[str, Any]:
+    """How a point is used, from the form's fields; numbers left as typed when they are not
     numbers, so the spec names the field.
 
-    >>> point_values({"kind": "sms", "address": " +48 600 ", "escalation_minutes": "5",
-    ...               "priority": "x"}, ["down"])
-    {'kind': 'sms', 'address': '+48 600', 'events': ['down'], 'escalation_minutes': 5, \
-'priority': 'x'}
+    >>> usage_values({"escalation_minutes": "5", "priority": "x"}, ["down"])
+    {'events': ['down'], 'escalation_minutes': 5, 'priority': 'x'}
     """
-    values: dict[str, Any] = {"kind": form.get("kind", ""),
-                              "address": form.get("address", "").strip(), "events": events}
+    values: dict[str, Any] = {"events": events}
     for key in ("escalation_minutes", "priority"):
         typed = form.get(key, "").strip() or "0"
         values[key] = int(typed) if typed.isdigit() else typed
     return values
+
+
+def point_values(form: dict[str, str], events: list[str]) -> dict[str, Any]:
+    """A new point's fields from the form's.
+
+    >>> point_values({"kind": "sms", "address": " +48 600 "}, ["down"])["address"]
+    '+48 600'
+    """
+    return {"kind": form.get("kind", ""), "address": form.get("address", "").strip(),
+            **usage_values(form, events)}
 
 
 @router.post("/contacts/{contact_id}/points")
@@ -81,7 +88,9 @@ async def point_page(request: Request, point_id: Id) -> Response:
 
 async def _page(request: Request, point_id: int, errors: dict[str, str], *,
                 sent: bool = False, deep_link: str | None = None,
-                status: int = 200) -> Response:
+                usage: dict[str, Any] | None = None, status: int = 200) -> Response:
+    """The point, its ledger, and the forms; ``usage``: what was typed into the form
+    changing its use, else the stored values."""
     who, user = await reader(request)
     async with database(request).connect() as conn:
         point = await api_points.get_point(point_id, who, conn, Response())
@@ -90,7 +99,8 @@ async def _page(request: Request, point_id: int, errors: dict[str, str], *,
                                                  cursor=None)
     return render(request, "point.html", {
         "who": who, "user": user, "point": point, "contact": contact,
-        "ledger": ledger["items"], "errors": errors, "sent": sent, "deep_link": deep_link},
+        "ledger": ledger["items"], "errors": errors, "sent": sent, "deep_link": deep_link,
+        "usage": usage or point, "events": EVENTS, "escalations": ESCALATION_MINUTES},
         status=status)
 
 
@@ -134,6 +144,24 @@ def _returned_errors(answer: JSONResponse) -> dict[str, str]:
     problem = json.loads(bytes(answer.body))
     return field_errors(Problem(answer.status_code, problem["detail"],
                                 errors=problem.get("errors", [])))
+
+
+@router.post("/points/{point_id}/edit")
+async def change_use(request: Request, point_id: Id) -> Response:
+    """Events, escalation and priority; kind and address stay (a new address is a new
+    point, with its own confirmation), so the form has no such fields."""
+    form, who, _ = await writer(request)
+    usage = usage_values(form, await form_list(request, "events"))
+    try:
+        async with write_transaction(database(request)) as conn:
+            await api_points.patch_point(point_id, who, conn, request, Response(), usage,
+                                         f'"{form.get("version", "")}"')
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        return await _page(request, point_id, field_errors(problem), usage=usage,
+                           status=problem.status)
+    return see_other(f"/points/{point_id}")
 
 
 @router.post("/points/{point_id}/delete")
