@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 from collections.abc import AsyncIterator, Generator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from sqlalchemy import insert
 
 from dozor.settings import Settings
-from tests.api.conftest import fresh_limits_and_cheap_hashes
-from tests.servers.dozor import serving
+from dozor.store import notify_tables as n
+from dozor.store.db import create_engine
+from tests.api.conftest import Mailbox, fresh_limits_and_cheap_hashes
+from tests.servers.dozor import free_port, serving
+from tests.servers.smtp import SmtpServer
 
 __all__ = ["fresh_limits_and_cheap_hashes"]  # autouse: fresh rate limits, cheap hashes
 
@@ -67,11 +73,29 @@ async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterato
 
 
 @pytest.fixture
-async def server(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
-    """The whole app (engine, alert delivery, API, dashboard), as ``dozor serve`` runs it."""
-    settings = Settings.model_validate({"data_dir": tmp_path, "database_url": database_url,
-                                        "reload_interval": "1s"})
-    async with serving(settings) as (base_url, _):
+async def mailbox() -> AsyncIterator[Mailbox]:
+    """A real SMTP server the app mails through (its email channel)."""
+    async with SmtpServer() as smtp:
+        yield Mailbox(smtp)
+
+
+@pytest.fixture
+async def server(database_url: str, tmp_path: Path, mailbox: Mailbox) -> AsyncIterator[str]:
+    """The whole app (engine, alert delivery, API, dashboard), as ``dozor serve`` runs it,
+    mailing through ``mailbox``."""
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.execute(insert(n.notify_channels).values(
+            name="mail", kind="email", priority=0, enabled=True,
+            config={"host": "127.0.0.1", "port": mailbox.smtp.port, "security": "none",
+                    "from-address": "dozor@example.com"},
+            callback_token=secrets.token_urlsafe(16), created_at=datetime.now(UTC)))
+    await engine.dispose()
+    port = free_port()
+    settings = Settings.model_validate({
+        "data_dir": tmp_path, "database_url": database_url, "reload_interval": "1s",
+        "public_url": f"http://127.0.0.1:{port}"})
+    async with serving(settings, port) as (base_url, _):
         yield base_url
 
 

@@ -7,19 +7,28 @@ fails for a route it does not know how to call."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy import update
 
 from dozor.api.security import SESSION_COOKIE, digest
+from dozor.store import tables as t
+from dozor.store.db import create_engine
 from tests.api.conftest import Person, log_in
 from tests.api.test_isolation import owners_incident, snapshot
 
 # Before log-in, or about the caller's own session and settings.
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/signup"), ("POST", "/signup"),
-          ("POST", "/logout"), ("POST", "/language")}
+          ("POST", "/logout"), ("POST", "/language"),
+          # Published status pages and their subscriptions are for anyone:
+          # tests/web/test_status_page.py covers what they show.
+          ("GET", "/status/{slug}"), ("POST", "/status/{slug}"),
+          ("GET", "/status/confirm/{token}"), ("POST", "/status/confirm/{token}"),
+          ("GET", "/status/unsubscribe/{token}"), ("POST", "/status/unsubscribe/{token}")}
 STREAMS = {("GET", "/events")}  # never ends: tests/dashboard/test_live.py covers it
 # Pages that show the caller's own organisation: walked, they must show nothing of the
 # owner's; their forms act on the caller's own organisation.
@@ -142,3 +151,18 @@ async def test_a_refusal_is_a_page_that_says_why(client: httpx.AsyncClient, owne
     assert answer.status_code == 403
     assert answer.headers["content-type"].startswith("text/html")
     assert "this needs the member role" in answer.text
+
+
+async def test_the_monitor_page_shows_when_the_certificate_runs_out(
+        client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
+    monitor = (await client.post("/api/v1/monitors", headers=owner.headers, json={
+        "name": "shop", "kind": "tls", "host": "127.0.0.1", "port": 443})).json()
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.execute(update(t.monitor_state).values(
+            expires_at=datetime.now(UTC) + timedelta(days=10, hours=1)))
+    await engine.dispose()
+    who = await session(client, owner)
+    page = await client.get(f"/monitors/{monitor['id']}", headers={"Cookie": who["Cookie"]})
+    expiry = re.search(r'<p class="(\w+)" data-expiry>([^<]+)</p>', page.text)
+    assert expiry and expiry.group(1) == "why" and "(10 days)" in expiry.group(2)

@@ -47,6 +47,10 @@ monitors:
         await apply_plan(connection, await make_plan(connection, document))
     try:
         await eventually(lambda: _last_is(engine, "up"))
+        async with engine.connect() as connection:  # the certificate's end, for the page
+            expires = (await connection.execute(select(t.monitor_state.c.expires_at))
+                       ).scalar_one()
+        assert expires is not None and expires.year > 2026
         await site.close()
         await eventually(lambda: _last_is(engine, "down"))
         assert await states(engine) == ["up", "pending", "down"]

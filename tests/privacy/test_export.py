@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select
 from dozor.privacy import export
 from dozor.store import incident_tables as i
 from dozor.store import notify_tables as n
+from dozor.store import status_tables as st
 from dozor.store import tables as t
 from tests.api import seed
 from tests.api.conftest import Person, audit_actions
@@ -79,6 +80,10 @@ async def populate(client: httpx.AsyncClient, person: Person, database_url: str,
             await db.execute(insert(table).values(
                 monitor_id=monitor["id"], location_id=1, bucket=bucket, checks=1, up=1,
                 timed=1, latency_sum=5.0, histogram=""))
+        await db.execute(insert(st.status_subscribers).values(
+            page_id=page["id"], email=f"{word}.visitor@example.com", language="en",
+            confirm_hash=f"{word}-confirm-hash", requested_at=datetime.now(UTC),
+            unsubscribe_token=f"{word}-unsubscribe-token", created_at=datetime.now(UTC)))
         await db.execute(insert(i.incident_acknowledgements).values(
             incident_id=incident_id, org_id=person.org_id, user_id=1, at=datetime.now(UTC)))
     await client.post(f"/api/v1/incidents/{incident_id}/comments", headers=person.headers,

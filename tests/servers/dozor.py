@@ -26,8 +26,9 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[tuple[str, FastAPI]]:
-    port = free_port()
+async def serving(settings: Settings, port: int | None = None
+                  ) -> AsyncIterator[tuple[str, FastAPI]]:
+    port = port or free_port()
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
                                            lifespan="on", timeout_graceful_shutdown=1))

@@ -14,16 +14,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import paging
 from dozor.api.deps import Caller, Connection, Id
 from dozor.api.problems import Problem, invalid
 from dozor.api.status_pages import page, validated
+from dozor.api.status_public import base_url
 from dozor.api.versions import check_version, etag
 from dozor.config.status_pages import NoteSpec
+from dozor.notify import subscriber_mail
 from dozor.store import status_pages as store
+from dozor.store import status_subscribers
 
 router = APIRouter(tags=["status pages"])
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -40,11 +43,18 @@ async def list_notes(page_id: Id, caller: Caller, conn: Connection, limit: Limit
 
 @router.post("/status-pages/{page_id}/notes", status_code=201)
 async def add_note(page_id: Id, body: NoteSpec, caller: Caller, conn: Connection,
-                   response: Response) -> dict[str, Any]:
+                   request: Request, response: Response) -> dict[str, Any]:
+    """Add a note; a published page's confirmed email subscribers are sent it (queued in
+    this transaction, so a note that fails to save mails nobody)."""
     caller.require("member", write=True)
-    await page(conn, caller.org_id, page_id)
+    row = await page(conn, caller.org_id, page_id)
     await _check_incident(conn, caller.org_id, body)
-    note_id = await store.add_note(conn, page_id, body, caller.user_id, datetime.now(UTC))
+    now = datetime.now(UTC)
+    note_id = await store.add_note(conn, page_id, body, caller.user_id, now)
+    if row.published:
+        await subscriber_mail.note_posted(
+            conn, caller.org_id, row, note_id, body.status, body.text,
+            await status_subscribers.confirmed(conn, page_id), base_url(request), now)
     response.headers["Location"] = f"/api/v1/status-pages/{page_id}/notes/{note_id}"
     return await _answer(conn, page_id, note_id, response)
 

@@ -155,5 +155,11 @@ def _notes(rows: Iterable[Any]) -> list[dict[str, Any]]:
             for row in rows]
 
 
+def base_url(request: Request) -> str:
+    """Where links in mail to subscribers point: the configured public URL, else the
+    address this request came to."""
+    return str(request.app.state.settings.public_url or request.base_url).rstrip("/")
+
+
 def _date(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).date().isoformat()

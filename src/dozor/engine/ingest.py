@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -215,7 +216,31 @@ def _checked_values(o: Observation) -> dict[str, Any]:
     assert o.outcome is not None
     return {"last_checked_at": o.at, "last_latency_ms": o.outcome.latency_ms,
             "last_error": int(o.outcome.error) if o.outcome.error else None,
-            "last_message": o.outcome.message}
+            "last_message": o.outcome.message, "expires_at": expiry(o.outcome.details)}
+
+
+# Where each kind's details say when its certificate or registration runs out.
+_EXPIRY_KEYS = ("certificate_expires_at", "not_after", "expires_at")
+
+
+def expiry(details: dict[str, Any]) -> datetime | None:
+    """The expiry a check reported, if any.
+
+    >>> expiry({"not_after": "2027-01-31T12:00:00+00:00", "days_left": 61})
+    datetime.datetime(2027, 1, 31, 12, 0, tzinfo=datetime.timezone.utc)
+    >>> expiry({"peer_ip": "127.0.0.1"}) is None
+    True
+    """
+    for key in _EXPIRY_KEYS:
+        value = details.get(key)
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                return None
+        if isinstance(value, datetime):
+            return value
+    return None
 
 
 def _state_update(sample: dict[str, Any]) -> Any:

@@ -100,7 +100,7 @@ def compose(group: Sequence[Claimed], point: PointView, public_url: str) -> Mess
     first = group[0]
     base = public_url.rstrip("/")
     # Account emails have no point, so nothing to unsubscribe from.
-    unsubscribe = f"{base}/unsubscribe/{point.unsubscribe_token}" \
+    unsubscribe = f"{base}{point.unsubscribe_path}{point.unsubscribe_token}" \
         if base and point.unsubscribe_token else None
     link = f"{base}/monitors/{first.monitor_id}" if base and first.monitor_id else None
     if len(group) == 1:

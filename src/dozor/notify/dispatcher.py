@@ -20,12 +20,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dozor.notify import account_mail, outbox, settle
+from dozor.notify import account_mail, outbox, settle, subscriber_mail
 from dozor.notify.channelset import ChannelSet
 from dozor.notify.delivery import Deferred, Outcome, Refused, RetryPolicy, compose, deliver
 from dozor.notify.guard import Allow, Defer, Guard, OrgView, PointView, Refuse
 from dozor.notify.outbox import Claimed
 from dozor.store import notify_tables as n
+from dozor.store import status_subscribers
 from dozor.store import tables as t
 from dozor.store.db import write_transaction
 
@@ -197,8 +198,12 @@ class _Context:
     orgs: dict[int, OrgView]
     recent: dict[int, int]  # messages accepted per point in the last hour
     opted_out: dict[str, datetime]  # account emails' addresses that opted out
+    subscribers: dict[int, Any]  # status page subscribers, by id
 
     def point(self, message: Claimed) -> PointView | None:
+        if message.subscriber_id is not None:
+            return subscriber_mail.recipient(message, self.subscribers.get(
+                message.subscriber_id), self.opted_out.get(message.to_address or ""))
         if message.to_address is not None:
             return account_mail.recipient(message, self.opted_out.get(message.to_address))
         return self.points.get(message.point_id or 0)
@@ -220,4 +225,6 @@ async def _context(connection: AsyncConnection, claimed: Sequence[Claimed],
     recent = await outbox.recent_counts(connection, point_ids, now - timedelta(hours=1))
     opted_out = await account_mail.opted_out(
         connection, {m.to_address for m in claimed if m.to_address is not None})
-    return _Context(points, orgs, recent, opted_out)
+    subscribers = await status_subscribers.by_ids(
+        connection, {m.subscriber_id for m in claimed if m.subscriber_id is not None})
+    return _Context(points, orgs, recent, opted_out, subscribers)

@@ -20,9 +20,12 @@ ACCOUNT_EVENTS = frozenset({"password_reset", "invitation", "member_added"})
 REQUESTED_EVENTS = frozenset({"password_reset"})
 # Events the owner must hear even when the account's messaging is suspended.
 SYSTEM_EVENTS = frozenset({"point_failing", "suspended"}) | ACCOUNT_EVENTS
-# Events that may go to a point before it is confirmed: the confirmation itself, and
-# account emails (their address is nobody's contact point).
-UNCONFIRMED_EVENTS = frozenset({"verification"}) | ACCOUNT_EVENTS
+# Mail to a status page's subscribers (see ``subscriber_mail``); not system events: a
+# suspended account's page mails nobody.
+SUBSCRIBER_EVENTS = frozenset({"status_confirm", "status_note"})
+# Events that may go to a point before it is confirmed: the confirmations themselves,
+# and account emails (their address is nobody's contact point).
+UNCONFIRMED_EVENTS = frozenset({"verification", "status_confirm"}) | ACCOUNT_EVENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class PointView:
     confirmed_at: datetime | None
     opted_out_at: datetime | None
     unsubscribe_token: str
+    unsubscribe_path: str = "/unsubscribe/"  # where the token is used, under the public URL
 
 
 @dataclass(frozen=True, slots=True)

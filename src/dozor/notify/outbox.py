@@ -27,7 +27,7 @@ FINISHED = ("accepted", "delivered", "failed", "refused", "cancelled")
 # Events whose text carries a one-time secret (a confirmation code, a password token):
 # once such a message is finished its text is replaced, so the delivery log keeps no
 # secret anyone reading it could use.
-SECRET_EVENTS = ("verification", "password_reset", "invitation")
+SECRET_EVENTS = ("verification", "password_reset", "invitation", "status_confirm")
 REDACTED = "(removed once sent: it held a one-time code)"
 
 
@@ -46,6 +46,7 @@ class NewMessage:
     incident_id: int | None = None
     failover_from: int | None = None
     to_address: str | None = None  # an account email's address (no contact point)
+    subscriber_id: int | None = None  # a status page subscriber's (with to_address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class Claimed:
     monitor_id: int | None
     incident_id: int | None
     to_address: str | None = None
+    subscriber_id: int | None = None
 
 
 async def enqueue(connection: AsyncConnection, messages: Sequence[NewMessage]) -> None:
@@ -86,6 +88,7 @@ def _row(message: NewMessage) -> dict[str, Any]:
             "due_at": message.due_at, "attempts": 0, "tracked": True,
             "monitor_id": message.monitor_id, "incident_id": message.incident_id,
             "failover_from": message.failover_from, "to_address": message.to_address,
+            "subscriber_id": message.subscriber_id,
             "created_at": datetime.now(UTC)}
 
 
@@ -93,7 +96,8 @@ CLAIMED_COLUMNS = (n.messages.c.id, n.messages.c.org_id, n.messages.c.contact_id
                    n.messages.c.point_id, n.messages.c.event, n.messages.c.idempotency_key,
                    n.messages.c.subject, n.messages.c.body, n.messages.c.language,
                    n.messages.c.attempts, n.messages.c.created_at, n.messages.c.monitor_id,
-                   n.messages.c.incident_id, n.messages.c.to_address)
+                   n.messages.c.incident_id, n.messages.c.to_address,
+                   n.messages.c.subscriber_id)
 
 
 async def claim(connection: AsyncConnection, now: datetime, lease: timedelta,

@@ -90,6 +90,34 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
                "{inviter} dodaje Cię do {org} w Dozor (rola: {role}). Zaloguj się swoim "
                "hasłem i wybierz {org}."),
     },
+    # Status page subscribers (``subscriber_mail``): ``unsubscribe`` is a URL.
+    "status_confirm": {
+        "en": ("Confirm your subscription to {page}",
+               "Someone asked to receive updates of the status page {page} at this "
+               "address. To confirm, open this link within {days} days and press the "
+               "button:\n{link}\nIf it was not you, ignore this message: nothing will be "
+               "sent."),
+        "pl": ("Potwierdź subskrypcję: {page}",
+               "Ktoś poprosił o wiadomości ze strony statusu {page} na ten adres. Aby "
+               "potwierdzić, otwórz ten link w ciągu {days} dni i naciśnij przycisk:\n"
+               "{link}\nJeśli to nie Ty, zignoruj tę wiadomość: nic nie zostanie wysłane."),
+    },
+    "status_note": {
+        "en": ("{page}: {status}",
+               "{text}\n\n{status} · {page}\n{page_link}\n\nUnsubscribe: {unsubscribe}"),
+        "pl": ("{page}: {status}",
+               "{text}\n\n{status} · {page}\n{page_link}\n\nRezygnacja: {unsubscribe}"),
+    },
+}
+
+# How a note's status reads in a subscriber's mail.
+NOTE_WORDS = {
+    "en": {"investigating": "investigating", "identified": "identified",
+           "monitoring": "monitoring", "resolved": "resolved",
+           "maintenance": "maintenance", "info": "information"},
+    "pl": {"investigating": "badamy", "identified": "znamy przyczynę",
+           "monitoring": "obserwujemy", "resolved": "rozwiązane",
+           "maintenance": "prace serwisowe", "info": "informacja"},
 }
 
 # What a contact agrees to when confirming a point: kept in the consent ledger verbatim.

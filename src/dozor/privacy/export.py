@@ -85,6 +85,7 @@ SCOPES: dict[str, Scope] = {
     "status_page_groups": _pages(st.status_page_groups),
     "status_page_monitors": _pages(st.status_page_monitors),
     "status_notes": _pages(st.status_notes),
+    "status_subscribers": _pages(st.status_subscribers),
 }
 NOT_EXPORTED = {
     "meta": "the installation's bookkeeping (migration marks, rollup progress)",
@@ -99,6 +100,8 @@ REDACTED = {
     "email_tokens": {"token_hash"},
     "verifications": {"code_hash"},
     "contact_points": {"secret"},
+    # A subscriber's links: whoever holds them confirms or ends the subscription.
+    "status_subscribers": {"confirm_hash", "unsubscribe_token"},
 }
 
 

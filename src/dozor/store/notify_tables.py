@@ -143,6 +143,10 @@ messages = Table(
     # An account email (password reset, invitation) goes to an address, not to a contact
     # point: the person asked for it, so no confirmation of the point is needed.
     Column("to_address", String(320)),
+    # A status page subscriber's mail (``notify.subscriber_mail``) names its subscriber,
+    # whose confirmation and unsubscribe link the dispatcher reads when it sends. No
+    # foreign key: SQLite would copy the whole messages table to add one.
+    Column("subscriber_id", Integer),
     Column("monitor_id", ForeignKey("monitors.id", ondelete="SET NULL")),
     Column("incident_id", ForeignKey("incidents.id", ondelete="SET NULL")),
     Column("event", String(20), nullable=False),

@@ -77,3 +77,27 @@ status_notes = Table(
     Index("ix_status_notes_page_created", "page_id", "created_at"),
     sqlite_autoincrement=True,
 )
+
+# Visitors who asked for a page's news by email (migration 0012). A row is created
+# unconfirmed; only the link mailed to the address confirms it, and the confirmation's
+# moment, address and user agent stay on the row as the consent record. Unsubscribing
+# keeps the row (when, for the record) and clears the confirmation; asking again starts
+# over with a new link.
+status_subscribers = Table(
+    "status_subscribers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("page_id", ForeignKey("status_pages.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),  # as normalised by email-validator
+    Column("language", String(8), nullable=False),
+    Column("confirm_hash", String(64)),  # SHA-256 of the link's token, until it is used
+    Column("requested_at", UTCDateTime, nullable=False),  # of the latest link
+    Column("confirmed_at", UTCDateTime),
+    Column("confirmed_ip", String(64)),
+    Column("confirmed_user_agent", String(400)),
+    Column("unsubscribe_token", String(64), nullable=False, unique=True),
+    Column("unsubscribed_at", UTCDateTime),
+    _created(),
+    UniqueConstraint("page_id", "email"),
+    Index("ix_status_subscribers_confirm", "confirm_hash"),
+    sqlite_autoincrement=True,
+)

@@ -131,6 +131,8 @@ monitor_state = Table(
     Column("last_ping_at", UTCDateTime),
     Column("last_start_at", UTCDateTime),
     Column("last_ping_kind", String(10)),
+    # When the certificate or domain the latest check saw runs out (migration 0011).
+    Column("expires_at", UTCDateTime),
 )
 
 results = Table(

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from dozor.engine.engine import Engine
-from dozor.web import contacts_page, points_page, policies_page
+from dozor.web import contacts_page, points_page, policies_page, status_page
 from dozor.web.live import LiveStates
 from dozor.web.pages import router
 
@@ -23,5 +23,6 @@ def add_routes(app: FastAPI, engine: Engine) -> None:
     app.state.live = live
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
+    app.include_router(status_page.router)
     for recipients in (contacts_page, points_page, policies_page):
         app.include_router(recipients.router)

@@ -18,7 +18,7 @@ from dozor.api import monitors as api_monitors
 from dozor.api import subaccounts
 from dozor.api.problems import Problem
 from dozor.api.security import Principal
-from dozor.core.rollups import Rollup
+from dozor.core.rollups import HOUR, Rollup
 from dozor.core.types import ErrorCode, ResultStatus
 from dozor.store import queries
 from dozor.store import tables as t
@@ -26,6 +26,7 @@ from dozor.store.incidents import IncidentFilter, find_incidents
 from dozor.web.svg import PhasePoint, latency_chart
 
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
+HOURLY_RANGES = {"7d"}  # drawn from hourly means, not from each check
 WINDOWS = (("24h", timedelta(days=1)), ("7d", timedelta(days=7)),
            ("30d", timedelta(days=30)), ("365d", timedelta(days=365)))
 CHART_POINTS = 1500  # the newest results in the range; older ones are in the rollups
@@ -79,7 +80,7 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
     m, s = t.monitors.c, t.monitor_state.c
     row = (await conn.execute(
         select(t.monitors, s.state, s.since, s.last_checked_at, s.last_latency_ms,
-               s.last_message, s.incident_id, s.flapping)
+               s.last_message, s.incident_id, s.flapping, s.expires_at)
         .join(t.monitor_state, s.monitor_id == m.id)
         .where(m.id == monitor_id, m.org_id == who.org_id))).first()
     if row is None or not who.sees(row.tags or []):
@@ -95,6 +96,12 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
         .order_by(r.at.desc()).limit(CHART_POINTS))).all()
     points = [PhasePoint(res.at / 1000, _phases(res), res.status != ResultStatus.DOWN)
               for res in reversed(results) if res.status != ResultStatus.MAINTENANCE]
+    if range_key in HOURLY_RANGES or not points:
+        # Hourly means from the rollups: raw results are kept for a short window only.
+        first = int(start.timestamp()) // HOUR * HOUR
+        hours = (await queries.hourly_latency(conn, [monitor_id], first)).get(monitor_id, {})
+        points = [PhasePoint(float(hour), {"rest": mean}, True)
+                  for hour, mean in sorted(hours.items())]
     failed = (await conn.execute(
         select(r.at, r.error, r.detail)
         .where(r.monitor_id == monitor_id, r.status == ResultStatus.DOWN)
@@ -110,7 +117,7 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
     )).all() if w.all_monitors or row.name in (w.monitor_names or [])
         or set(w.tags or []) & set(row.tags or [])]
     chart = latency_chart(points, start.timestamp(), now.timestamp(),
-                          label=f"latency, last {range_key}")
+                          label=f"latency, last {range_key}") if points else ""
     return Shown(row, target_of(row.kind, row.config or {}), uptime, chart, failures,
                  list(incidents), windows)
 

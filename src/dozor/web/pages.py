@@ -23,7 +23,7 @@ from dozor.api.problems import Problem
 from dozor.api.security import SESSION_COOKIE, Principal, digest
 from dozor.store import account_tables as a
 from dozor.store.db import write_transaction
-from dozor.web import monitor_page, overview
+from dozor.web import monitor_page, overview, status_page
 from dozor.web.errors import PageRoute
 from dozor.web.i18n import LANGUAGES
 from dozor.web.live import LiveStates
@@ -160,6 +160,8 @@ async def choose_language(request: Request) -> Response:
 
 @router.get("/")
 async def overview_page(request: Request) -> Response:
+    if (public := await status_page.status_for_host(request)) is not None:  # custom domain
+        return public
     who, user = await _viewer(request)
     if who is None:
         return _to_login(request)

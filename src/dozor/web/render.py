@@ -52,7 +52,7 @@ def render(request: Request, template: str, context: dict[str, Any],
     html = environment.get_template(template).render(
         context, _=texts.gettext, ngettext=texts.ngettext, language=language,
         languages=LANGUAGES, form_token=form_token(request), request=request,
-        app_version=__version__)
+        app_version=__version__, now=datetime.now(UTC))
     return HTMLResponse(html, status_code=status,
                         headers={"Cache-Control": "no-store",
                                  "Content-Security-Policy": CSP})

@@ -97,7 +97,7 @@ def latency_chart(points: Sequence[PhasePoint], start: float, end: float,
             value = point.phases.get(phase, 0.0)
             if value <= 0:
                 continue
-            h = value / top * (plot - 2)
+            h = value / top * (plot - 14)  # the top 14 units hold the scale's label
             y -= h
             parts.append(f'<rect class="p-{phase}" x="{x:.1f}" y="{y:.1f}" '
                          f'width="{column:.1f}" height="{h:.1f}"/>')
