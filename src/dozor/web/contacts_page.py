@@ -82,7 +82,7 @@ async def _list_page(request: Request, form: dict[str, str], errors: dict[str, s
 
 @router.post("/contacts")
 async def add_contact(request: Request) -> Response:
-    form, who, _ = await writer(request)
+    form, who = await writer(request)
     try:
         async with write_transaction(database(request)) as conn:
             created = await api_contacts.create_contact(
@@ -116,7 +116,7 @@ async def show_contact(request: Request, contact_id: int, edit: dict[str, str] |
 
 @router.post("/contacts/{contact_id}/edit")
 async def edit_contact(request: Request, contact_id: Id) -> Response:
-    form, who, _ = await writer(request)
+    form, who = await writer(request)
     try:
         async with write_transaction(database(request)) as conn:
             await api_contacts.patch_contact(contact_id, who, conn, request, Response(),
@@ -132,7 +132,7 @@ async def edit_contact(request: Request, contact_id: Id) -> Response:
 
 @router.post("/contacts/{contact_id}/delete")
 async def delete_contact(request: Request, contact_id: Id) -> Response:
-    _, who, _ = await writer(request)
+    _, who = await writer(request)
     try:
         async with write_transaction(database(request)) as conn:
             await api_contacts.delete_contact(contact_id, who, conn, request, if_match=None)

@@ -64,7 +64,7 @@ def point_values(form: dict[str, str], events: list[str]) -> dict[str, Any]:
 
 @router.post("/contacts/{contact_id}/points")
 async def add_point(request: Request, contact_id: Id) -> Response:
-    form, who, _ = await writer(request)
+    form, who = await writer(request)
     events = await form_list(request, "events")
     try:
         async with write_transaction(database(request)) as conn:
@@ -106,7 +106,7 @@ async def _page(request: Request, point_id: int, errors: dict[str, str], *,
 
 @router.post("/points/{point_id}/verify")
 async def send_code(request: Request, point_id: Id) -> Response:
-    _, who, _ = await writer(request)
+    _, who = await writer(request)
     try:
         async with write_transaction(database(request)) as conn:
             started = await api_points.verify_point(point_id, who, conn, request,
@@ -124,7 +124,7 @@ async def send_code(request: Request, point_id: Id) -> Response:
 
 @router.post("/points/{point_id}/confirm")
 async def confirm(request: Request, point_id: Id) -> Response:
-    form, who, _ = await writer(request)
+    form, who = await writer(request)
     try:
         body = spec(api_points.Code, {"code": form.get("code", "").strip()})
         async with write_transaction(database(request)) as conn:
@@ -150,7 +150,7 @@ def _returned_errors(answer: JSONResponse) -> dict[str, str]:
 async def change_use(request: Request, point_id: Id) -> Response:
     """Events, escalation and priority; kind and address stay (a new address is a new
     point, with its own confirmation), so the form has no such fields."""
-    form, who, _ = await writer(request)
+    form, who = await writer(request)
     usage = usage_values(form, await form_list(request, "events"))
     try:
         async with write_transaction(database(request)) as conn:
@@ -166,7 +166,7 @@ async def change_use(request: Request, point_id: Id) -> Response:
 
 @router.post("/points/{point_id}/delete")
 async def remove_point(request: Request, point_id: Id) -> Response:
-    _, who, _ = await writer(request)
+    _, who = await writer(request)
     async with write_transaction(database(request)) as conn:
         contact_id = await _contact_of(conn, who, point_id)
         await api_points.delete_point(point_id, who, conn, request, if_match=None)

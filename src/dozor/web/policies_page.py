@@ -64,7 +64,7 @@ async def _page(request: Request, form: dict[str, str], chosen: list[str],
 
 @router.post("/policies")
 async def add_policy(request: Request) -> Response:
-    form, who, _ = await writer(request)
+    form, who = await writer(request)
     chosen = await form_list(request, "contact_ids")
     try:
         async with write_transaction(database(request)) as conn:
@@ -77,7 +77,7 @@ async def add_policy(request: Request) -> Response:
 
 @router.post("/policies/{policy_id}/delete")
 async def delete_policy(request: Request, policy_id: Id) -> Response:
-    _, who, _ = await writer(request)
+    _, who = await writer(request)
     async with write_transaction(database(request)) as conn:
         await api_policies.delete_policy(policy_id, who, conn, request, if_match=None)
     return see_other("/policies")

@@ -71,16 +71,16 @@ async def reader(request: Request) -> tuple[Principal, Any]:
     return who, user
 
 
-async def writer(request: Request) -> tuple[dict[str, str], Principal, Any]:
+async def writer(request: Request) -> tuple[dict[str, str], Principal]:
     """A posted form (its token checked) and the member behind it. A lapsed session is a
     401 rather than a trip to the log-in: the typed form would be lost either way."""
     form = await read_form(request)
     try:
-        who, user = await reader(request)
+        who, _ = await reader(request)
     except LoggedOut:
         raise Problem(401, "log in again: the session has ended") from None
     who.require("member", write=True)
-    return form, who, user
+    return form, who
 
 
 async def form_list(request: Request, name: str) -> list[str]:
