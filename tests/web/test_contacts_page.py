@@ -269,3 +269,11 @@ async def test_a_points_use_changes_and_a_bad_priority_is_named(
         "version": "2", "events": ["up"]})
     assert refused.status_code == 403
     assert "<dd>down, expiry</dd>" in (await owner_browser.get(f"/points/{point_id}")).text
+
+
+async def test_a_visitor_without_a_session_is_sent_to_log_in(
+        client: httpx.AsyncClient) -> None:
+    for path in ("/contacts", "/contacts/1", "/points/1", "/policies"):
+        answer = await client.get(path)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == f"/login?next={path}"
