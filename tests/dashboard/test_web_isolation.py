@@ -39,7 +39,9 @@ OWN = {("GET", "/"), ("GET", "/new"), ("POST", "/new"), ("GET", "/incidents"),
        # two-factor log-in.
        ("GET", "/account"), ("POST", "/account/password"), ("POST", "/account/tokens"),
        ("POST", "/account/tokens/{token_id}/revoke"), ("POST", "/account/two-factor"),
-       ("POST", "/account/two-factor/confirm"), ("POST", "/account/two-factor/off")}
+       ("POST", "/account/two-factor/confirm"), ("POST", "/account/two-factor/off"),
+       ("GET", "/contacts"), ("POST", "/contacts"), ("GET", "/policies"),
+       ("POST", "/policies")}
 # A valid form for each route that takes one, so that authorisation refuses the call.
 FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/new"): {"name": "intruder", "kind": "tcp", "target": "127.0.0.1:9"},
@@ -57,6 +59,12 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/account/tokens"): {"name": ""},
     ("POST", "/account/two-factor/confirm"): {"code": "000000"},
     ("POST", "/account/two-factor/off"): {"code": "000000"},
+    ("POST", "/contacts"): {"name": "intruder"},
+    ("POST", "/contacts/{contact_id}/edit"): {"name": "intruder", "version": "1"},
+    ("POST", "/contacts/{contact_id}/points"): {"kind": "email", "address": "i@example.com"},
+    ("POST", "/points/{point_id}/confirm"): {"code": "123456"},
+    ("POST", "/points/{point_id}/edit"): {"version": "1", "events": "down"},
+    ("POST", "/policies"): {"name": "intruder", "all_monitors": "1"},
 }
 VALUES = {"action": "pause"}
 
@@ -77,6 +85,20 @@ def page_routes(app: FastAPI) -> list[tuple[str, str]]:
     return sorted({(method, route.path) for route in flat(app.routes)
                    if route.endpoint.__module__.startswith("dozor.web")
                    for method in route.methods})
+
+
+async def owners_recipients(client: httpx.AsyncClient, owner: Person) -> dict[str, int]:
+    """A contact with a point and a policy, named so that a leak shows ("shop")."""
+    contact = await client.post("/api/v1/contacts", headers=owner.headers,
+                                json={"name": "shop on call"})
+    point = await client.post(f"/api/v1/contacts/{contact.json()['id']}/points",
+                              headers=owner.headers,
+                              json={"kind": "email", "address": "shop@example.com"})
+    policy = await client.post("/api/v1/policies", headers=owner.headers, json={
+        "name": "shop", "contact_ids": [contact.json()["id"]], "tags": ["shop"]})
+    assert policy.status_code == 201, policy.text
+    return {"contact_id": contact.json()["id"], "point_id": point.json()["id"],
+            "policy_id": policy.json()["id"]}
 
 
 async def session(client: httpx.AsyncClient, person: Person) -> dict[str, str]:
@@ -105,7 +127,8 @@ async def test_no_page_leaks_or_changes_another_organisations_data(
     ids: dict[str, Any] = {"monitor_id": monitor["id"], **VALUES, "user_id": 1,
                            "token_id": token["id"],
                            **await owners_incident(client, owner, database_url,
-                                                   monitor["id"])}
+                                                   monitor["id"]),
+                           **await owners_recipients(client, owner)}
     people = {"stranger": await session(client, stranger),
               "viewer": await session(client, viewer)}
     before = await snapshot(database_url, owner.org_id)

@@ -52,7 +52,7 @@ async def list_points(contact_id: Id, caller: Caller, conn: Connection, limit: L
         select(n.contact_points)
         .where(p.contact_id == contact_id, p.id > (paging.decode(cursor) or 0))
         .order_by(p.id).limit(limit + 1))).all()
-    return paging.page(rows, limit, lambda row: _view(row, caller))
+    return paging.page(rows, limit, lambda row: point_view(row, caller))
 
 
 @router.post("/contacts/{contact_id}/points", status_code=201)
@@ -171,10 +171,11 @@ async def _row(conn: AsyncConnection, org_id: int, point_id: int) -> Any:
 
 async def _respond(conn: AsyncConnection, caller: Principal, point_id: int,
                    response: Response) -> dict[str, Any]:
-    return tagged(response, _view(await _row(conn, caller.org_id, point_id), caller))
+    return tagged(response, point_view(await _row(conn, caller.org_id, point_id), caller))
 
 
-def _view(row: Any, caller: Principal) -> dict[str, Any]:
+def point_view(row: Any, caller: Principal) -> dict[str, Any]:
+    """A point as ``caller`` may see it (the dashboard shows the same view)."""
     personal = caller.can("member")
     return {
         "id": row.id, "contact_id": row.contact_id, "kind": row.kind,

@@ -11,9 +11,12 @@ from fastapi.staticfiles import StaticFiles
 from dozor.engine.engine import Engine
 from dozor.web import (
     account_page,
+    contacts_page,
     delivery_page,
     incidents_page,
     maintenance_page,
+    points_page,
+    policies_page,
     status_page,
     team_page,
     two_factor_page,
@@ -33,5 +36,5 @@ def add_routes(app: FastAPI, engine: Engine) -> None:
     app.include_router(router)
     app.include_router(status_page.router)
     for page in (incidents_page, maintenance_page, delivery_page, team_page, account_page,
-                 two_factor_page):
+                 two_factor_page, contacts_page, points_page, policies_page):
         app.include_router(page.router)

@@ -1,0 +1,83 @@
+"""Alert policies: the list, adding one (its contacts; monitors by name, by tag, or all)
+and deleting one, through ``api.policies``'s route functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from dozor.api import contacts as api_contacts
+from dozor.api import policies as api_policies
+from dozor.api.deps import Id
+from dozor.api.problems import Problem
+from dozor.notify.policies import PolicySpec
+from dozor.store.db import write_transaction
+from dozor.web.recipients_common import (
+    RecipientsRoute,
+    database,
+    field_errors,
+    form_list,
+    names,
+    reader,
+    see_other,
+    spec,
+    writer,
+)
+from dozor.web.render import render
+
+router = APIRouter(include_in_schema=False, route_class=RecipientsRoute)
+SHOWN = 500  # policies and contacts on the page; an account has a few of each
+
+
+def policy_values(form: dict[str, str], contact_ids: list[str]) -> dict[str, Any]:
+    """The API's policy fields from the form's (contacts are checkboxes, posted once each).
+
+    >>> policy_values({"name": "web", "tags": "web, eu"}, ["3"])
+    {'name': 'web', 'contact_ids': [3], 'all_monitors': False, 'monitor_names': [], \
+'tags': ['web', 'eu']}
+    """
+    return {"name": form.get("name", "").strip(),
+            "contact_ids": [int(i) if i.isdigit() else i for i in contact_ids],
+            "all_monitors": bool(form.get("all_monitors")),
+            "monitor_names": names(form.get("monitor_names", "")),
+            "tags": names(form.get("tags", ""))}
+
+
+@router.get("/policies")
+async def policies_list(request: Request) -> Response:
+    return await _page(request, {}, [], {})
+
+
+async def _page(request: Request, form: dict[str, str], chosen: list[str],
+                errors: dict[str, str], status: int = 200) -> Response:
+    who, user = await reader(request)
+    async with database(request).connect() as conn:
+        listed = await api_policies.list_policies(who, conn, limit=SHOWN, cursor=None)
+        contacts = (await api_contacts.list_contacts(who, conn, limit=SHOWN,
+                                                     cursor=None))["items"]
+    named = {c["id"]: c["name"] for c in contacts}
+    return render(request, "policies.html", {
+        "who": who, "user": user, "policies": listed["items"], "contacts": contacts,
+        "named": named, "form": form, "chosen": chosen, "errors": errors}, status=status)
+
+
+@router.post("/policies")
+async def add_policy(request: Request) -> Response:
+    form, who = await writer(request)
+    chosen = await form_list(request, "contact_ids")
+    try:
+        async with write_transaction(database(request)) as conn:
+            await api_policies.create_policy(spec(PolicySpec, policy_values(form, chosen)),
+                                             who, conn, request, Response())
+    except Problem as problem:
+        return await _page(request, form, chosen, field_errors(problem), problem.status)
+    return see_other("/policies")
+
+
+@router.post("/policies/{policy_id}/delete")
+async def delete_policy(request: Request, policy_id: Id) -> Response:
+    _, who = await writer(request)
+    async with write_transaction(database(request)) as conn:
+        await api_policies.delete_policy(policy_id, who, conn, request, if_match=None)
+    return see_other("/policies")
