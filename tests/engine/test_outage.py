@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.config.apply import apply_plan, make_plan
 from dozor.config.yamlfile import load_text
+from dozor.core.phases import unpack
 from dozor.engine.engine import Engine
 from dozor.store import tables as t
 from tests.engine.conftest import eventually
@@ -51,6 +52,10 @@ monitors:
             expires = (await connection.execute(select(t.monitor_state.c.expires_at))
                        ).scalar_one()
         assert expires is not None and expires.year > 2026
+        async with engine.connect() as connection:  # phases kept with every result
+            packed = (await connection.execute(select(t.results.c.phases))).scalars().all()
+        assert packed and all(value is not None for value in packed)
+        assert all(unpack(value)["tls"] > 0 for value in packed)
         await site.close()
         await eventually(lambda: _last_is(engine, "down"))
         assert await states(engine) == ["up", "pending", "down"]

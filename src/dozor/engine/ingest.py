@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dozor.core import phases
 from dozor.engine.evaluator import Observation
 from dozor.engine.transitions import Listener, StateChange, record_transitions
 from dozor.store import tables as t
@@ -179,7 +180,8 @@ class ResultWriter:
         latency = round(outcome.latency_ms) if outcome.latency_ms is not None else None
         return {"monitor_id": o.monitor.id, "at": o.at_ms, "location_id": self.location_id,
                 "status": int(o.status), "latency_ms": latency,
-                "error": int(outcome.error) if outcome.error else None, "detail": detail}
+                "error": int(outcome.error) if outcome.error else None, "detail": detail,
+                "phases": phases.pack(outcome.phases)}
 
     async def _save_states(self, connection: AsyncConnection, batch: Sequence[Observation],
                            incidents: dict[int, int | None]) -> None:

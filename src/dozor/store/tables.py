@@ -144,6 +144,7 @@ results = Table(
     Column("latency_ms", Integer),
     Column("error", SmallInteger),  # core.types.ErrorCode
     Column("detail", Text),  # JSON, only on failures and state changes
+    Column("phases", BigInteger),  # core.phases: timing phases packed (migration 0013)
     sqlite_with_rowid=False,
 )
 

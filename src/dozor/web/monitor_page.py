@@ -18,6 +18,7 @@ from dozor.api import monitors as api_monitors
 from dozor.api import subaccounts
 from dozor.api.problems import Problem
 from dozor.api.security import Principal
+from dozor.core import phases as packed_phases
 from dozor.core.rollups import HOUR, Rollup
 from dozor.core.types import ErrorCode, ResultStatus
 from dozor.store import queries
@@ -105,7 +106,7 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
     r = t.results.c
     start = now - span
     results = (await conn.execute(
-        select(r.at, r.status, r.latency_ms, r.detail)
+        select(r.at, r.status, r.latency_ms, r.detail, r.phases)
         .where(r.monitor_id == monitor_id, r.at >= int(start.timestamp() * 1000))
         .order_by(r.at.desc()).limit(CHART_POINTS))).all()
     points = [PhasePoint(res.at / 1000, _phases(res), res.status != ResultStatus.DOWN)
@@ -137,8 +138,13 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
 
 
 def _phases(result: Any) -> dict[str, float]:
-    """Timing phases where the result kept them (failures and state changes), else the
-    total as one part."""
+    """The result's timing phases (packed with every result since migration 0013; before
+    it, kept in the details of failures and state changes), the rest of its total as the
+    last part."""
+    if result.phases is not None:
+        parts = packed_phases.unpack(result.phases)
+        total = float(result.latency_ms or 0)
+        return parts | {"rest": max(0.0, total - sum(parts.values()))}
     if result.detail:
         phases = json.loads(result.detail).get("phases") or {}
         if phases:
