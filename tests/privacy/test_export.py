@@ -146,3 +146,31 @@ async def test_the_archive_streams_in_pieces_of_a_batch(
     assert len(pieces) >= rows  # a piece after every row: never the whole archive at once
     manifest, files = read_archive(b"".join(pieces))
     assert sum(len(r) for r in files.values()) == rows
+
+
+async def test_a_contacts_archive_holds_only_what_is_about_them(
+        client: httpx.AsyncClient, owner: Person, stranger: Person,
+        database_url: str) -> None:
+    await populate(client, owner, database_url, "acme")
+    other = (await client.post("/api/v1/contacts", headers=owner.headers,
+                               json={"name": "someone else"})).json()
+    contacts = (await client.get("/api/v1/contacts", headers=owner.headers)).json()["items"]
+    [on_call] = [c for c in contacts if c["name"] == "acme on-call"]
+    answer = await client.get(f"/api/v1/contacts/{on_call['id']}/export",
+                              headers=owner.headers)
+    assert answer.status_code == 200, answer.text
+    manifest, files = read_archive(answer.content)
+    assert manifest["contact_id"] == on_call["id"]
+    assert set(files) == set(export.CONTACT_SCOPES)
+    assert [c["name"] for c in files["contacts"]] == ["acme on-call"]
+    for name in ("contact_points", "consents", "verifications", "messages",
+                 "message_events"):
+        assert files[name], name  # each filled by populate(), each reaches the archive
+    assert all(p["contact_id"] == on_call["id"] for p in files["contact_points"])
+    assert "someone else" not in answer.content.decode("latin-1") + json.dumps(files)
+    assert "acme-webhook-secret" not in json.dumps(files)
+    missing = other["id"] + 1000
+    assert (await client.get(f"/api/v1/contacts/{missing}/export",
+                             headers=owner.headers)).status_code == 404
+    assert (await client.get(f"/api/v1/contacts/{on_call['id']}/export",
+                             headers=stranger.headers)).status_code == 404

@@ -105,6 +105,28 @@ REDACTED = {
 }
 
 
+def _contact_points(table: Table) -> Callable[[int, int], ColumnElement[bool]]:
+    return lambda org, contact: table.c.point_id.in_(
+        select(n.contact_points.c.id).where(n.contact_points.c.org_id == org,
+                                            n.contact_points.c.contact_id == contact))
+
+
+# What is held about one contact (a person who receives alerts, perhaps without an
+# account): themselves, their points, the consent ledger, codes sent, messages.
+CONTACT_SCOPES: dict[str, Callable[[int, int], ColumnElement[bool]]] = {
+    "contacts": lambda org, contact: (n.contacts.c.org_id == org) & (n.contacts.c.id == contact),
+    "contact_points": lambda org, contact: (n.contact_points.c.org_id == org)
+    & (n.contact_points.c.contact_id == contact),
+    "consents": _contact_points(n.consents),
+    "verifications": _contact_points(n.verifications),
+    "messages": lambda org, contact: (n.messages.c.org_id == org)
+    & (n.messages.c.contact_id == contact),
+    "message_events": lambda org, contact: n.message_events.c.message_id.in_(
+        select(n.messages.c.id).where(n.messages.c.org_id == org,
+                                      n.messages.c.contact_id == contact)),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ExportedTable:
     name: str
@@ -112,15 +134,18 @@ class ExportedTable:
     columns: list[str]
 
 
-def plan(org_id: int) -> list[ExportedTable]:
-    """What the archive of ``org_id`` holds, table by table, in a stable order."""
+def plan(org_id: int, contact_id: int | None = None) -> list[ExportedTable]:
+    """What the archive of ``org_id`` (or of one of its contacts) holds, table by table,
+    in a stable order."""
     planned = []
-    for name in sorted(SCOPES):
+    for name in sorted(SCOPES if contact_id is None else CONTACT_SCOPES):
         table = t.metadata.tables[name]
         columns = [c for c in table.columns if c.name not in REDACTED.get(name, set())]
         order = list(table.primary_key.columns) or columns[:1]
-        planned.append(ExportedTable(name, select(*columns).where(SCOPES[name](org_id))
-                                     .order_by(*order), [c.name for c in columns]))
+        where = SCOPES[name](org_id) if contact_id is None \
+            else CONTACT_SCOPES[name](org_id, contact_id)
+        planned.append(ExportedTable(name, select(*columns).where(where).order_by(*order),
+                                     [c.name for c in columns]))
     return planned
 
 
@@ -150,17 +175,19 @@ class _Pieces(io.RawIOBase):
         return taken
 
 
-async def archive(conn: AsyncConnection, org_id: int,
-                  now: datetime | None = None) -> AsyncIterator[bytes]:
-    """The zip archive of ``org_id``, in pieces of about a batch of rows each."""
+async def archive(conn: AsyncConnection, org_id: int, now: datetime | None = None,
+                  contact_id: int | None = None) -> AsyncIterator[bytes]:
+    """The zip archive of ``org_id`` (or of one of its contacts), in pieces of about a
+    batch of rows each."""
     now = now or datetime.now(UTC)
     pieces = _Pieces()
     manifest: dict[str, Any] = {"format": FORMAT, "organisation_id": org_id,
+                                "contact_id": contact_id,
                                 "exported_at": now.isoformat(), "files": {},
                                 "left_out": NOT_EXPORTED,
                                 "redacted": {k: sorted(v) for k, v in REDACTED.items()}}
     with zipfile.ZipFile(pieces, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-        for table in plan(org_id):
+        for table in plan(org_id, contact_id):
             count = 0
             with bundle.open(f"{table.name}.jsonl", "w") as out:
                 result = await conn.stream(table.query)
