@@ -18,8 +18,9 @@ from tests.api.conftest import PASSWORD, PUBLIC_URL, Person
 
 # The API tests' fixtures, made fixtures here too (pytest finds them by module name).
 app, client, owner, stranger, viewer = api.app, api.client, api.owner, api.stranger, api.viewer
-fresh_limits_and_cheap_hashes = api.fresh_limits_and_cheap_hashes
-__all__ = ["app", "client", "fresh_limits_and_cheap_hashes", "owner", "stranger", "viewer"]
+fresh_limits_and_cheap_hashes, mailbox = api.fresh_limits_and_cheap_hashes, api.mailbox
+__all__ = ["app", "client", "fresh_limits_and_cheap_hashes", "mailbox", "owner", "stranger",
+           "viewer"]
 
 TOKEN = re.compile(r'name="form_token" value="([0-9a-f]+)"')
 
@@ -38,7 +39,8 @@ class Browser:
         assert found is not None, "no form on the account page"
         return found.group(1)
 
-    async def post(self, path: str, data: dict[str, str] | None = None) -> httpx.Response:
+    async def post(self, path: str, data: dict[str, str | list[str]] | None = None
+                   ) -> httpx.Response:
         """Post a form as the page would, with the form token."""
         fields = {"form_token": await self.form_token(), **(data or {})}
         return await self.http.post(path, data=fields)

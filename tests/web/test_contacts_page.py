@@ -14,14 +14,7 @@ from dozor.store import notify_tables as n
 from dozor.store.db import create_engine
 from tests.api.conftest import Mailbox, Person, body, sub_account
 from tests.api.test_isolation import snapshot
-from tests.web import recipients_fixtures as fixtures
-from tests.web.recipients_fixtures import Browse, Browser
-
-app, client, owner, stranger, viewer = (fixtures.app, fixtures.client, fixtures.owner,
-                                        fixtures.stranger, fixtures.viewer)
-mailbox, fresh_limits_and_cheap_hashes = fixtures.mailbox, fixtures.fresh_limits_and_cheap_hashes
-browse, owner_browser = fixtures.browse, fixtures.owner_browser
-viewer_browser, stranger_browser = fixtures.viewer_browser, fixtures.stranger_browser
+from tests.web.conftest import Browse, Browser
 
 
 def created_id(answer: httpx.Response, kind: str) -> int:

@@ -4,13 +4,8 @@ recipient kept."""
 
 from __future__ import annotations
 
-from tests.web import recipients_fixtures as fixtures
-from tests.web.recipients_fixtures import Browser
+from tests.web.conftest import Browser
 from tests.web.test_contacts_page import add_ada, created_id
-
-app, client, owner = fixtures.app, fixtures.client, fixtures.owner
-fresh_limits_and_cheap_hashes = fixtures.fresh_limits_and_cheap_hashes
-browse, owner_browser = fixtures.browse, fixtures.owner_browser
 
 
 async def test_a_policy_is_added_listed_and_deleted(owner_browser: Browser) -> None:

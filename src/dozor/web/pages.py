@@ -8,49 +8,28 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.api import accounts as account_routes
 from dozor.api.deps import Id
 from dozor.api.problems import Problem
-from dozor.api.security import SESSION_COOKIE, Principal, digest
+from dozor.api.security import SESSION_COOKIE, digest
 from dozor.store import account_tables as a
 from dozor.store.db import write_transaction
-from dozor.web import monitor_page, overview, status_page
+from dozor.web import access, monitor_page, overview, status_page
 from dozor.web.errors import PageRoute
 from dozor.web.i18n import LANGUAGES
 from dozor.web.live import LiveStates
 from dozor.web.render import render
-from dozor.web.session import read_form, viewer
+from dozor.web.session import read_form
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 KEEPALIVE = 15.0  # seconds between comments on an idle event stream
-
-
-def _database(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.database
-    return engine
-
-
-async def _viewer(request: Request) -> tuple[Principal | None, Any]:
-    """The logged-in person and their user row (name, language), or (None, None)."""
-    async with _database(request).connect() as conn:
-        who = await viewer(request, conn)
-        user = None if who is None else (await conn.execute(
-            select(a.users).where(a.users.c.id == who.user_id))).first()
-    return who, user
-
-
-def _to_login(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
 
 def _safe_next(value: str | None) -> str:
@@ -74,7 +53,7 @@ async def log_in(request: Request) -> Response:
         body = account_routes.LogIn(email=form.get("email", ""),
                                     password=form.get("password", ""),
                                     code=form.get("code") or None)
-        async with write_transaction(_database(request)) as conn:
+        async with write_transaction(access.database(request)) as conn:
             try:
                 await account_routes.log_in(body, request, redirect, conn)
             except Problem as problem:
@@ -97,7 +76,7 @@ async def _signup_open(request: Request) -> bool:
     installation) or when the operator opened it (DOZOR_SIGNUP)."""
     if request.app.state.settings.signup:
         return True
-    async with _database(request).connect() as conn:
+    async with access.database(request).connect() as conn:
         return (await conn.execute(select(func.count()).select_from(a.users))).scalar_one() == 0
 
 
@@ -117,7 +96,7 @@ async def sign_up(request: Request) -> Response:
     try:
         body = account_routes.SignUp(email=form.get("email", ""), name=form.get("name", ""),
                                      password=form.get("password", ""))
-        async with write_transaction(_database(request)) as conn:
+        async with write_transaction(access.database(request)) as conn:
             await account_routes.sign_up(body, request, conn, request.app.state.settings)
             await account_routes.log_in(
                 account_routes.LogIn(email=body.email, password=body.password),
@@ -135,7 +114,7 @@ async def sign_up(request: Request) -> Response:
 async def log_out(request: Request) -> Response:
     await read_form(request)
     token = request.cookies.get(SESSION_COOKIE, "")
-    async with write_transaction(_database(request)) as conn:
+    async with write_transaction(access.database(request)) as conn:
         await conn.execute(a.sessions.delete().where(a.sessions.c.token_hash == digest(token)))
     answer = RedirectResponse("/login", status_code=303)
     answer.delete_cookie(SESSION_COOKIE)
@@ -148,9 +127,9 @@ async def choose_language(request: Request) -> Response:
     language = form.get("language", "")
     if language not in LANGUAGES:
         raise Problem(422, "language: en or pl")
-    who, _ = await _viewer(request)
+    who, _ = await access.signed_in(request)
     if who is not None:
-        async with write_transaction(_database(request)) as conn:
+        async with write_transaction(access.database(request)) as conn:
             await conn.execute(update(a.users).where(a.users.c.id == who.user_id)
                                .values(language=language))
     answer = RedirectResponse(_safe_next(form.get("next")), status_code=303)
@@ -162,23 +141,23 @@ async def choose_language(request: Request) -> Response:
 async def overview_page(request: Request) -> Response:
     if (public := await status_page.status_for_host(request)) is not None:  # custom domain
         return public
-    who, user = await _viewer(request)
+    who, user = await access.signed_in(request)
     if who is None:
-        return _to_login(request)
+        return access.to_login(request)
     filters = overview.Filters.from_query(dict(request.query_params))
-    async with _database(request).connect() as conn:
+    async with access.database(request).connect() as conn:
         page = await overview.load(conn, who, filters)
     return render(request, "overview.html", {"page": page, "user": user, "who": who})
 
 
 @router.get("/monitors/{monitor_id}")
 async def monitor(request: Request, monitor_id: Id) -> Response:
-    who, user = await _viewer(request)
+    who, user = await access.signed_in(request)
     if who is None:
-        return _to_login(request)
+        return access.to_login(request)
     range_key = request.query_params.get("range", "24h")
     range_key = range_key if range_key in monitor_page.RANGES else "24h"
-    async with _database(request).connect() as conn:
+    async with access.database(request).connect() as conn:
         shown = await monitor_page.load(conn, who, monitor_id, range_key)
     if shown is None:
         return render(request, "not_found.html", {"user": user, "who": who}, status=404)
@@ -188,10 +167,10 @@ async def monitor(request: Request, monitor_id: Id) -> Response:
 
 @router.get("/monitors/{monitor_id}/edit")
 async def edit_monitor(request: Request, monitor_id: Id) -> Response:
-    who, user = await _viewer(request)
+    who, user = await access.signed_in(request)
     if who is None:
-        return _to_login(request)
-    async with _database(request).connect() as conn:
+        return access.to_login(request)
+    async with access.database(request).connect() as conn:
         found = await monitor_page.config_yaml(conn, who, monitor_id)
     if found is None:
         return render(request, "not_found.html", {"user": user, "who": who}, status=404)
@@ -204,11 +183,11 @@ async def edit_monitor(request: Request, monitor_id: Id) -> Response:
 @router.post("/monitors/{monitor_id}/edit")
 async def save_monitor(request: Request, monitor_id: Id) -> Response:
     form = await read_form(request)
-    who, user = await _viewer(request)
+    who, user = await access.signed_in(request)
     if who is None:
-        return _to_login(request)
+        return access.to_login(request)
     who.require("member", write=True)
-    async with write_transaction(_database(request)) as conn:
+    async with write_transaction(access.database(request)) as conn:
         if await monitor_page.config_yaml(conn, who, monitor_id) is None:
             return render(request, "not_found.html", {"user": user, "who": who}, status=404)
         errors = await monitor_page.replace(conn, who, monitor_id, form.get("config", ""),
@@ -227,20 +206,20 @@ async def pause_or_resume(request: Request, monitor_id: Id, action: str) -> Resp
     if action not in ("pause", "resume"):
         raise Problem(404, "no such action")
     await read_form(request)
-    who, _ = await _viewer(request)
+    who, _ = await access.signed_in(request)
     if who is None:
-        return _to_login(request)
+        return access.to_login(request)
     who.require("member", write=True)
-    async with write_transaction(_database(request)) as conn:
+    async with write_transaction(access.database(request)) as conn:
         await monitor_page.set_paused(conn, who, monitor_id, action == "pause")
     return RedirectResponse(f"/monitors/{monitor_id}", status_code=303)
 
 
 @router.get("/new")
 async def new_monitor(request: Request) -> Response:
-    who, user = await _viewer(request)
+    who, user = await access.signed_in(request)
     if who is None:
-        return _to_login(request)
+        return access.to_login(request)
     return render(request, "new_monitor.html", {"user": user, "who": who, "form": {},
                                                 "errors": {}})
 
@@ -248,11 +227,11 @@ async def new_monitor(request: Request) -> Response:
 @router.post("/new")
 async def add_monitor(request: Request) -> Response:
     form = await read_form(request)
-    who, user = await _viewer(request)
+    who, user = await access.signed_in(request)
     if who is None:
-        return _to_login(request)
+        return access.to_login(request)
     who.require("member", write=True)
-    async with write_transaction(_database(request)) as conn:
+    async with write_transaction(access.database(request)) as conn:
         created, errors = await monitor_page.create(conn, who, form)
     if created is None:
         return render(request, "new_monitor.html", {"user": user, "who": who, "form": form,
@@ -263,7 +242,7 @@ async def add_monitor(request: Request) -> Response:
 @router.get("/events")
 async def events(request: Request) -> Response:
     """Server-sent events: ``state`` for each committed state change of the account."""
-    who, _ = await _viewer(request)
+    who, _ = await access.signed_in(request)
     if who is None:
         return Response(status_code=401)
     live: LiveStates = request.app.state.live
@@ -272,7 +251,7 @@ async def events(request: Request) -> Response:
              if i.isdigit()]
     # A sub-account is told only of the monitors it may see.
     visible = None
-    async with _database(request).connect() as conn:
+    async with access.database(request).connect() as conn:
         if who.restricted:
             visible = await monitor_page.visible_ids(conn, who)
         # The page's monitors as they are now: a change made between the page's rendering
