@@ -82,6 +82,15 @@ organizations = Table(
     Column("paid_until", UTCDateTime),  # end of the paid period (migration 0009)
 )
 
+# Each organisation's data key (migration 0015), wrapped by the instance key
+# (``privacy.keys``): its personal fields are sealed with it, and erasure deletes it.
+data_keys = Table(
+    "data_keys", metadata,
+    Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    Column("wrapped", Text, nullable=False),
+    _created(),
+)
+
 locations = Table(
     "locations", metadata,
     Column("id", Integer, primary_key=True),  # INTEGER: SQLite only autoincrements that
