@@ -25,6 +25,7 @@ from dozor.metrics import web as metrics_web
 from dozor.notify import web as notify_web
 from dozor.notify.service import NotifyService
 from dozor.privacy import keys
+from dozor.privacy.service import PrivacyService
 from dozor.settings import Settings
 from dozor.store.db import create_engine
 
@@ -45,15 +46,18 @@ def create_app(settings: Settings) -> FastAPI:
     engine = Engine(settings, database)
     notify = NotifyService(settings, database)
     notify.attach(engine)
+    privacy = PrivacyService(database, settings.retention_interval)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         watcher = await keys.watch(database)
         await notify.start()
         await engine.start()
+        await privacy.start()
         try:
             yield
         finally:
+            await privacy.stop()
             await keys.stop_watching(watcher)
             await engine.stop()  # flushes the last state changes into the outbox
             await notify.stop()

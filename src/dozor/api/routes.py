@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from dozor.api import (
     account_email,
     account_export,
+    account_privacy,
     accounts,
     audit_log,
     contacts,
@@ -32,9 +33,9 @@ PREFIX = "/api/v1"
 
 def install(app: FastAPI) -> None:
     api = APIRouter(prefix=PREFIX, dependencies=[Depends(plain_text.refuse_nul)])
-    for module in (accounts, account_email, account_export, passwords, two_factor, members,
-                   monitors, incidents, maintenance, contacts, points, policies, messages,
-                   audit_log, status_pages, status_notes, status_public):
+    for module in (accounts, account_email, account_export, account_privacy, passwords,
+                   two_factor, members, monitors, incidents, maintenance, contacts, points,
+                   policies, messages, audit_log, status_pages, status_notes, status_public):
         api.include_router(module.router)
     app.include_router(api)
     password_page.add_routes(app)
