@@ -75,11 +75,13 @@ class Personal:
 class Keyring:
     """The instance keys, newest (primary) first; ``source`` names where they came from."""
 
-    def __init__(self, keys: Sequence[bytes], source: str) -> None:
+    def __init__(self, keys: Sequence[bytes], source: str, path: Path | None = None) -> None:
         if not keys:
             raise KeyUnavailable(f"{source}: no key")
         self.keys = list(keys)
         self.source = source
+        self.path = path  # the key file, read again when it changes (a rotation)
+        self.read_at = path.stat().st_mtime_ns if path is not None else None
         self._primary = Fernet(self.keys[0])
         self._all = MultiFernet([Fernet(k) for k in self.keys])
 
@@ -150,7 +152,7 @@ def load(settings: Settings) -> Keyring:
     path = key_file(settings)
     if not path.exists():
         create_key_file(path)
-    return Keyring(read_key_file(path), str(path))
+    return Keyring(read_key_file(path), str(path), path)
 
 
 def key_file(settings: Settings) -> Path:
@@ -249,12 +251,26 @@ async def watch(database: AsyncEngine, every: float = 2.0) -> asyncio.Task[None]
         while True:
             await asyncio.sleep(every)
             try:
+                _reread_key_file()
                 async with database.connect() as connection:
                     await refresh(connection)
             except (OSError, DBAPIError) as error:  # the next round tries again
                 log.warning("cannot refresh the data keys: %s", error)
 
     return asyncio.create_task(loop(), name="data-keys")
+
+
+def _reread_key_file() -> None:
+    """Take up the key file again when a rotation (another process) rewrote it."""
+    ring = _ring
+    if ring is None or ring.path is None:
+        return
+    try:
+        changed = ring.path.stat().st_mtime_ns != ring.read_at
+        if changed:
+            install(Keyring(read_key_file(ring.path), ring.source, ring.path))
+    except (OSError, KeyUnavailable) as error:
+        log.warning("cannot read the key file again: %s", error)
 
 
 async def stop_watching(task: asyncio.Task[None]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -27,12 +28,12 @@ down_revision = '0014'
 branch_labels = None
 depends_on = None
 
-SECRETS = {  # table: (primary key, columns sealed with the instance key)
+SECRETS: dict[str, tuple[str, tuple[str, ...]]] = {  # table: (primary key, columns sealed with the instance key)
     'users': ('id', ('totp_secret',)),
     'contact_points': ('id', ('secret',)),
     'notify_channels': ('id', ('config',)),
 }
-PERSONAL = {  # table: (primary key, how a row's organisation is found, columns)
+PERSONAL: dict[str, tuple[str, str, tuple[str, ...]]] = {  # table: (primary key, how a row's organisation is found, columns)
     'sessions': ('token_hash', 'org_id', ('ip', 'user_agent')),
     'audit_log': ('id', 'org_id', ('ip',)),
     'consents': ('id', 'org_id', ('address', 'source', 'user_agent')),
@@ -40,7 +41,7 @@ PERSONAL = {  # table: (primary key, how a row's organisation is found, columns)
     'status_subscribers': ('id', '(SELECT org_id FROM status_pages p WHERE p.id = page_id)',
                            ('confirmed_ip', 'confirmed_user_agent')),
 }
-WAS = {  # the types before
+WAS: dict[tuple[str, str], sa.types.TypeEngine[Any]] = {  # the types before
     ('users', 'totp_secret'): sa.String(length=64),
     ('contact_points', 'secret'): sa.Text(),
     ('notify_channels', 'config'): sa.JSON(),
@@ -55,6 +56,7 @@ WAS = {  # the types before
     ('status_subscribers', 'confirmed_user_agent'): sa.String(length=400),
 }
 BATCH = 1000
+AUTOINCREMENT = {'users', 'contact_points', 'messages', 'status_subscribers'}
 
 
 def upgrade() -> None:
@@ -68,7 +70,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_data_keys_org_id_organizations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('org_id', name=op.f('pk_data_keys'))
     )
-    _retype(sa.Text())
+    _retype(sealed=True)
     bind = op.get_bind()
     data: dict[int, Fernet] = {}
     now = datetime.now(UTC)
@@ -112,27 +114,26 @@ def downgrade() -> None:
         _rewrite(table, key, 'NULL', columns, opened)
     for table, (key, _org, columns) in PERSONAL.items():
         _rewrite(table, key, 'NULL', columns, opened)
-    _retype(None)
+    _retype(sealed=False)
     op.drop_table('data_keys')
 
 
-def _retype(to: sa.types.TypeEngine[object] | None) -> None:
-    """Every sealed column to ``to`` (None: back to its type before)."""
-    tables: dict[str, list[str]] = {}
-    for table, column in WAS:
-        tables.setdefault(table, []).append(column)
+def _retype(sealed: bool) -> None:
+    """Every sealed column to TEXT (``sealed``), or back to its type before."""
     postgres = op.get_bind().dialect.name == 'postgresql'
-    for table, columns in tables.items():
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            for column in columns:
-                was = WAS[table, column]
-                new = to if to is not None else was
-                using = None
-                if postgres and isinstance(new, sa.JSON | sa.Text) and isinstance(
-                        to if to is None else was, sa.JSON):
-                    using = f'{column}::{"json" if to is None else "text"}'
-                batch_op.alter_column(column, existing_type=new if to is None else was,
-                                      type_=new, postgresql_using=using)
+    for table in dict.fromkeys(table for table, _ in WAS):
+        # SQLite copies the table: keep AUTOINCREMENT where it was.
+        autoincrement = {'sqlite_autoincrement': True} if table in AUTOINCREMENT else {}
+        with op.batch_alter_table(table, schema=None, table_kwargs=autoincrement) as batch_op:
+            for (name, column), was in WAS.items():
+                if name != table:
+                    continue
+                text: sa.types.TypeEngine[Any] = sa.Text()
+                old, new = (was, text) if sealed else (text, was)
+                cast = f'{column}::{"text" if sealed else "json"}' if postgres and isinstance(
+                    was, sa.JSON) else None
+                batch_op.alter_column(column, existing_type=old, type_=new,
+                                      postgresql_using=cast)
 
 
 def _rewrite(table: str, key: str, org: str, columns: tuple[str, ...],
