@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dozor.privacy import keys
 from dozor.store import account_tables as a
 
 # Actions the audit log records; exported with the account.
@@ -37,6 +38,8 @@ async def record(connection: AsyncConnection, action: str, *, org_id: int | None
                  user_id: int | None, target: str | None = None, ip: str | None = None,
                  detail: dict[str, Any] | None = None) -> None:
     assert action in ACTIONS, action
+    # The address is the organisation's personal data; an entry of no organisation (the
+    # operator's acts) has it sealed with the instance key.
     await connection.execute(insert(a.audit_log).values(
         org_id=org_id, user_id=user_id, action=action, target=target,
-        at=datetime.now(UTC), ip=ip, detail=detail))
+        at=datetime.now(UTC), ip=await keys.personal(connection, org_id, ip), detail=detail))
