@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dozor.api.deps import Caller, Connection, Id, database, principal
@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 class Restriction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     restricted: bool = Field(description="true: stop checks and messages, keep the data")
+
+
+class PlanSwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plan: Literal["free"] = Field(description="the only plan an account picks itself: other "
+                                              "plans are set by the operator")
 
 
 class ErasureConfirmation(BaseModel):
@@ -78,6 +84,21 @@ async def set_restriction(body: Restriction, caller: Caller, conn: Connection,
                            org_id=caller.org_id, user_id=caller.user_id,
                            ip=client_ip(request), target=f"organisation {caller.org_id}")
     return {"restricted_at": _iso(await restriction.restricted_since(conn, caller.org_id))}
+
+
+@router.post("/account/plan")
+async def switch_to_free(body: PlanSwitch, caller: Caller, conn: Connection,
+                         request: Request) -> dict[str, Any]:
+    """Move the account to the free plan at once: a trial or paid period ends, its dates
+    are forgotten, and the free plan's limits and retention (kept while used) apply."""
+    caller.require("owner", write=True)
+    o = t.organizations.c
+    await conn.execute(update(t.organizations).where(o.id == caller.org_id).values(
+        plan=body.plan, trial_ends_at=None, paid_until=None))
+    await audit.record(conn, "plan_changed", org_id=caller.org_id, user_id=caller.user_id,
+                       ip=client_ip(request), target=f"organisation {caller.org_id}",
+                       detail={"plan": body.plan, "until": None, "by": "owner"})
+    return {"plan": body.plan}
 
 
 @router.post("/account/erasure", status_code=202)
