@@ -19,6 +19,8 @@ ACTIONS = frozenset({
     "member_added", "member_removed", "role_changed", "export", "erasure",
     # The data lifecycle (``privacy``): requests, restriction, breach notices.
     "erasure_requested", "restricted", "restriction_lifted", "breach_notified",
+    # Reading contacts, points, the delivery log or members (``api.personal_reads``).
+    "personal_data_read",
     # Who gets alerts: recipients, their confirmation, and the policies choosing them.
     "contact_created", "contact_changed", "contact_deleted", "point_added", "point_changed",
     "point_removed", "point_verification_sent", "point_confirmed", "policy_created",
