@@ -22,12 +22,10 @@ from dozor.notify.points import POINT_KINDS
 from dozor.notify.templates import LANGUAGES
 from dozor.store import notify_tables as n
 from dozor.store.db import write_transaction
+from dozor.web.access import database, field_errors, see_other
 from dozor.web.recipients_common import (
     RecipientsRoute,
-    database,
-    field_errors,
     reader,
-    see_other,
     spec,
     writer,
 )

@@ -23,13 +23,11 @@ from dozor.api.security import Principal
 from dozor.notify.contacts import ESCALATION_MINUTES, EVENTS, PointSpec
 from dozor.store.db import write_transaction
 from dozor.web import contacts_page
+from dozor.web.access import database, field_errors, see_other
 from dozor.web.recipients_common import (
     RecipientsRoute,
-    database,
-    field_errors,
     form_list,
     reader,
-    see_other,
     spec,
     writer,
 )

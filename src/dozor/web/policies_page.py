@@ -13,14 +13,12 @@ from dozor.api.deps import Id
 from dozor.api.problems import Problem
 from dozor.notify.policies import PolicySpec
 from dozor.store.db import write_transaction
+from dozor.web.access import database, field_errors, see_other
 from dozor.web.recipients_common import (
     RecipientsRoute,
-    database,
-    field_errors,
     form_list,
     names,
     reader,
-    see_other,
     spec,
     writer,
 )

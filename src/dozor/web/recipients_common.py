@@ -1,36 +1,27 @@
-"""What the pages of alert recipients (contacts, points, policies) share: who is looking,
-the refusals (sub-accounts, viewers' forms), and a problem from the API's functions shown
-as errors beside a form's fields.
+"""What the pages of alert recipients (contacts, points, policies) share beyond
+``web.access``: a route class that sends a reader without a session to the log-in, the
+reader and the writer of a form (member or more), checkbox lists, and the API's body
+models built from a form.
 
 Recipients are organisation-wide, so a sub-account is refused them here as
 ``api.subaccounts`` refuses their API paths: it fails closed.
-
->>> field_errors(Problem(422, "x", errors=[{"field": "contact_ids.0", "message": "no"}]))
-{'contact_ids': 'no'}
->>> field_errors(Problem(409, "the contact is the only recipient"))
-{'': 'the contact is the only recipient'}
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 from fastapi import Request, Response
-from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.api.problems import Problem, invalid_input
 from dozor.api.security import Principal
-from dozor.store import account_tables as a
+from dozor.web import access
 from dozor.web.errors import PageRoute
-from dozor.web.session import read_form, viewer
+from dozor.web.session import read_form
 
-FORM_ERROR = ""  # the key of an error that belongs to the whole form, not one field
-SUB_ACCOUNT = "a sub-account sees only its own monitors and their incidents"
 Spec = TypeVar("Spec", bound=BaseModel)
 
 
@@ -49,25 +40,17 @@ class RecipientsRoute(PageRoute):
             try:
                 return await handle(request)
             except LoggedOut:
-                return to_login(request)
+                return access.to_login(request)
         return handler
-
-
-def database(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.database
-    return engine
 
 
 async def reader(request: Request) -> tuple[Principal, Any]:
     """The person looking at a recipients page and their user row; LoggedOut without a
     session, 403 for a sub-account."""
-    async with database(request).connect() as conn:
-        who = await viewer(request, conn)
-        if who is None:
-            raise LoggedOut
-        user = (await conn.execute(select(a.users).where(a.users.c.id == who.user_id))).first()
-    if who.restricted:
-        raise Problem(403, SUB_ACCOUNT)
+    who, user = await access.signed_in(request)
+    if who is None:
+        raise LoggedOut
+    access.refuse_sub_account(who)
     return who, user
 
 
@@ -88,22 +71,6 @@ async def form_list(request: Request, name: str) -> list[str]:
     last only. Starlette keeps the body, so reading it again is free."""
     body = (await request.body()).decode("utf-8", "replace")
     return [value for key, value in parse_qsl(body) if key == name]
-
-
-def to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-
-
-def see_other(path: str) -> RedirectResponse:
-    """Post/redirect/get: a reload after a form shows the page, never posts again."""
-    return RedirectResponse(path, status_code=303)
-
-
-def field_errors(problem: Problem) -> dict[str, str]:
-    """{field: message}; the first part of a dotted path names the form's field, and a
-    problem naming no field belongs to the whole form."""
-    errors = {e["field"].split(".")[0]: e["message"] for e in problem.errors}
-    return errors or {FORM_ERROR: problem.detail}
 
 
 def spec(model: type[Spec], values: dict[str, Any]) -> Spec:
