@@ -64,7 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
             await database.dispose()
 
     app = FastAPI(title="Dozor", version=__version__, lifespan=lifespan,
-                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None)
+                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
     app.state.engine = engine
     app.state.notify = notify
     app.state.database = database

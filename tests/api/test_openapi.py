@@ -3,6 +3,8 @@ the database out of range."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from dozor.api.deps import MAX_ID
@@ -15,6 +17,12 @@ async def test_the_document_is_openapi_3_1_with_browsable_docs(
     assert any(path.startswith("/api/v1/monitors") for path in spec["paths"])
     docs = await client.get("/api/docs")
     assert docs.status_code == 200 and "/api/openapi.json" in docs.text
+    # Everything the page loads is ours: it works offline and behind a strict firewall.
+    loaded = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert loaded and all(url.startswith(("/static/swagger/", "data:")) for url in loaded)
+    for url in loaded:
+        if url.startswith("/static/"):
+            assert (await client.get(url)).status_code == 200, url
 
 
 async def test_every_id_in_a_path_is_bounded_to_what_the_database_holds(

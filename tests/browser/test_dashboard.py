@@ -109,3 +109,12 @@ async def test_the_owner_downloads_the_accounts_data(page: Page, server: str) ->
     assert manifest["files"]["users.jsonl"]["rows"] == 1
     [user] = [json.loads(line) for line in archive.read("users.jsonl").decode().splitlines()]
     assert user["email"] == "ala@example.com" and "password_hash" not in user
+
+
+async def test_the_api_docs_render_from_our_own_files(page: Page, server: str) -> None:
+    elsewhere: list[str] = []
+    page.on("request", lambda request: None if request.url.startswith(server)
+            or request.url.startswith("data:") else elsewhere.append(request.url))
+    await page.goto(f"{server}/api/docs")
+    await expect(page.get_by_text("/api/v1/monitors", exact=True).first).to_be_visible()
+    assert elsewhere == []

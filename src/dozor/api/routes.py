@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 
+from dozor import __version__
 from dozor.api import (
     account_email,
     account_export,
@@ -29,6 +32,7 @@ from dozor.api import (
 )
 
 PREFIX = "/api/v1"
+SWAGGER = "/static/swagger"
 
 
 def install(app: FastAPI) -> None:
@@ -39,4 +43,14 @@ def install(app: FastAPI) -> None:
         api.include_router(module.router)
     app.include_router(api)
     password_page.add_routes(app)
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """Swagger UI, from our own static files: the docs work offline and load nothing
+        from elsewhere (swagger-ui-dist 5, which reads OpenAPI 3.1; see static/swagger)."""
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json", title="Dozor API",
+            swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js?v={__version__}",
+            swagger_css_url=f"{SWAGGER}/swagger-ui.css?v={__version__}",
+            swagger_favicon_url="data:,")
     problems.install(app)
