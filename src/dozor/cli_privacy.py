@@ -44,4 +44,29 @@ async def privacy_export(database: AsyncEngine, org: int, output: Path) -> None:
     click.echo(f"organisation {org}: {written:,} bytes written to {output}")
 
 
+@privacy_group.command("retention")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@with_database
+async def privacy_retention(database: AsyncEngine, dry_run: bool) -> None:
+    """Remove what is past its retention window: organisations past their deletion date,
+    old messages, expired sessions and codes, old results and rollups (the job
+    `dozor serve` runs every DOZOR_RETENTION_INTERVAL)."""
+    from datetime import UTC, datetime
+
+    from dozor.cli_support import load_settings
+    from dozor.engine.rollup_job import roll_up
+    from dozor.privacy import retention
+
+    now = datetime.now(UTC)
+    if not dry_run:  # raw results must be in the rollups before they go
+        await roll_up(database, now)
+    report = await retention.run(database, retention.Windows.from_settings(load_settings()),
+                                 now, dry_run=dry_run)
+    click.echo("would remove:" if dry_run else "removed:")
+    for line in report.lines():
+        click.echo(f"  {line}")
+    if report.failed:
+        raise click.ClickException(f"erasure failed for organisations {report.failed}")
+
+
 GROUPS = (privacy_group,)
