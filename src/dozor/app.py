@@ -24,6 +24,7 @@ from dozor.engine.pings import PingNotStored
 from dozor.metrics import web as metrics_web
 from dozor.notify import web as notify_web
 from dozor.notify.service import NotifyService
+from dozor.privacy.service import PrivacyService
 from dozor.settings import Settings
 from dozor.store.db import create_engine
 
@@ -43,14 +44,17 @@ def create_app(settings: Settings) -> FastAPI:
     engine = Engine(settings, database)
     notify = NotifyService(settings, database)
     notify.attach(engine)
+    privacy = PrivacyService(database, settings.retention_interval)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await notify.start()
         await engine.start()
+        await privacy.start()
         try:
             yield
         finally:
+            await privacy.stop()
             await engine.stop()  # flushes the last state changes into the outbox
             await notify.stop()
             await database.dispose()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dozor.engine.engine import Engine
 from dozor.engine.rollup_job import roll_up
 from dozor.engine.transitions import StateChange
+from dozor.privacy import restriction
 from dozor.store import monitors as store
 from dozor.store import queries
 from dozor.store import tables as t
@@ -113,6 +114,26 @@ async def test_pausing_stops_checks_and_resuming_restarts_them(
     assert ScriptedCheck.runs["paused"] == runs
     async with engine.begin() as connection:
         await store.set_paused(connection, monitor_id, False)
+    await eventually(lambda: _is(engine, monitor_id, "up"))
+
+
+async def test_a_restricted_organisation_is_not_checked_until_it_lifts_it(
+    running: Engine, engine: AsyncEngine
+) -> None:
+    monitor_id = await add_monitor(engine, name="frozen")
+    await running.reload()
+    await eventually(lambda: _is(engine, monitor_id, "up"))
+    async with engine.begin() as connection:
+        await restriction.restrict(connection, 1, now=datetime.now(UTC))
+    await eventually(lambda: _is(engine, monitor_id, "paused"))
+    runs = ScriptedCheck.runs["frozen"]
+    await running.writer.flush()
+    assert monitor_id not in running.scheduler and ScriptedCheck.runs["frozen"] == runs
+    async with engine.begin() as connection:  # the owner's own flag is untouched
+        paused = await connection.scalar(select(t.monitors.c.paused))
+    assert paused is False
+    async with engine.begin() as connection:
+        await restriction.lift(connection, 1)
     await eventually(lambda: _is(engine, monitor_id, "up"))
 
 

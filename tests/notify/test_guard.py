@@ -10,6 +10,7 @@ from dozor.notify.guard import Allow, Defer, Guard, GuardLimits, OrgView, PointV
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ORG = OrgView(1, "Acme", sms_credits=10, suspended_reason=None)
+RESTRICTED = OrgView(1, "Acme", sms_credits=10, suspended_reason=None, restricted=True)
 
 
 def point(kind: str = "email", confirmed: bool = True, opted_out: bool = False) -> PointView:
@@ -32,6 +33,15 @@ def point(kind: str = "email", confirmed: bool = True, opted_out: bool = False) 
     # Account emails: to an address nobody confirmed as a point; a suspension does not
     # hold them; an opt-out holds what the person did not ask for.
     ("password_reset", point(confirmed=False), OrgView(1, "Acme", 10, "bulk"), Allow()),
+    # An account that restricted processing: no alerts; mail its people asked for, and a
+    # breach notice (which also passes a suspension, never an opt-out), still go.
+    ("down", point(), RESTRICTED, Refuse("the account restricted processing of its data")),
+    ("status_note", point(), RESTRICTED,
+     Refuse("the account restricted processing of its data")),
+    ("password_reset", point(confirmed=False), RESTRICTED, Allow()),
+    ("breach_notice", point(), RESTRICTED, Allow()),
+    ("breach_notice", point(), OrgView(1, "Acme", 10, "bulk"), Allow()),
+    ("breach_notice", point(opted_out=True), ORG, Refuse("the recipient opted out")),
     ("password_reset", point(confirmed=False, opted_out=True), ORG, Allow()),
     ("invitation", point(confirmed=False), ORG, Allow()),
     ("invitation", point(confirmed=False, opted_out=True), ORG,

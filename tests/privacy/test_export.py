@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select
 from dozor.privacy import export
 from dozor.store import incident_tables as i
 from dozor.store import notify_tables as n
+from dozor.store import privacy_tables as pv
 from dozor.store import status_tables as st
 from dozor.store import tables as t
 from tests.api import seed
@@ -86,6 +87,15 @@ async def populate(client: httpx.AsyncClient, person: Person, database_url: str,
             unsubscribe_token=f"{word}-unsubscribe-token", created_at=datetime.now(UTC)))
         await db.execute(insert(i.incident_acknowledgements).values(
             incident_id=incident_id, org_id=person.org_id, user_id=1, at=datetime.now(UTC)))
+        breach_id = (await db.execute(insert(pv.breaches).values(
+            detected_at=datetime.now(UTC), summary="a laptop was lost",
+            created_at=datetime.now(UTC)).returning(pv.breaches.c.id))).scalar_one()
+        await db.execute(insert(pv.breach_notices).values(
+            breach_id=breach_id, org_id=person.org_id, queued_at=datetime.now(UTC),
+            messages=0, within_deadline=True))
+    former = (await client.post("/api/v1/contacts", headers=person.headers,
+                                json={"name": f"{word} former"})).json()
+    await client.post(f"/api/v1/contacts/{former['id']}/erasure", headers=person.headers)
     await client.post(f"/api/v1/incidents/{incident_id}/comments", headers=person.headers,
                       json={"body": f"{word} restarting"})
 

@@ -140,8 +140,8 @@ class Engine:
             if revision == self._revision:
                 return
             first = self._revision < 0
-            rows = await store.list_monitors(connection, since_revision=None if first
-                                             else self._revision)
+            rows = await store.monitors_to_run(connection, since_revision=None if first
+                                               else self._revision)
             present = await store.monitor_ids(connection)
             states = await _load_states(connection, [r.id for r in rows if r.id not in
                                                      self.monitors], everything=first)
@@ -227,6 +227,8 @@ class Engine:
         monitor_id = self._by_token.get(token)
         if monitor_id is None:
             return False
+        if self.monitors[monitor_id].restricted:
+            return True  # the account froze processing: acknowledged, not stored
         await self.pings.record(monitor_id, kind, datetime.now(UTC))
         # Evaluate at once only when the ping can change the state: a failure, or a success
         # of a monitor that is not up. A success of an up monitor changes nothing the next

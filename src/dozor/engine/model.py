@@ -24,25 +24,27 @@ class ActiveMonitor:
     retry_interval: float
     timeout: float
     policy: Policy
-    paused: bool
+    paused: bool  # by its owner, or because its organisation restricted processing
     revision: int
     created_at: datetime
     push_token: str | None
     job: Job
+    restricted: bool = False  # its organisation froze processing (privacy.restriction)
     last_latency_ms: float | None = None  # of the latest check, for /metrics
 
     @classmethod
     def from_row(cls, row: Any) -> ActiveMonitor:
         """Build from a ``monitors`` row; raises if the stored config no longer validates."""
         config = get_check(row.kind).Config.model_validate(row.config)
+        restricted = bool(getattr(row, "restricted", False))
         return cls(
             id=row.id, org_id=row.org_id, name=row.name, kind=row.kind, config=config,
             tags=frozenset(row.tags), interval=row.interval_ms / 1000,
             retry_interval=row.retry_interval_ms / 1000, timeout=row.timeout_ms / 1000,
             policy=_policy(row.confirm_after, row.recover_after),
-            paused=row.paused, revision=row.revision, created_at=row.created_at,
+            paused=row.paused or restricted, revision=row.revision, created_at=row.created_at,
             push_token=row.push_token if receives_pings(row.kind) else None,
-            job=Job(monitor_id=row.id, host=config.target_host()),
+            job=Job(monitor_id=row.id, host=config.target_host()), restricted=restricted,
         )
 
 

@@ -114,6 +114,18 @@ async def review_active(connection: AsyncConnection, now: datetime) -> list[str]
     return reasons
 
 
+async def owner_points(connection: AsyncConnection, org_id: int
+                       ) -> list[tuple[int, int, str]]:
+    """(point, contact, language) of every confirmed, not opted-out point of the
+    organisation's owner contacts: where notices about the account itself go."""
+    c, p = n.contacts.c, n.contact_points.c
+    rows = (await connection.execute(
+        select(p.id, p.contact_id, c.language).join(n.contacts, c.id == p.contact_id)
+        .where(c.org_id == org_id, c.is_owner, p.confirmed_at.is_not(None),
+               p.opted_out_at.is_(None)).order_by(p.id))).all()
+    return [(row.id, row.contact_id, row.language) for row in rows]
+
+
 async def suspend(connection: AsyncConnection, org_id: int, reason: str, now: datetime) -> None:
     o = t.organizations.c
     changed = await connection.execute(
@@ -122,13 +134,8 @@ async def suspend(connection: AsyncConnection, org_id: int, reason: str, now: da
     if not changed.rowcount:
         return
     org_name = (await connection.execute(select(o.name).where(o.id == org_id))).scalar_one()
-    c, p = n.contacts.c, n.contact_points.c
-    owners = (await connection.execute(
-        select(p.id, p.contact_id, c.language).join(n.contacts, c.id == p.contact_id)
-        .where(c.org_id == org_id, c.is_owner, p.confirmed_at.is_not(None),
-               p.opted_out_at.is_(None)))).all()
     messages = []
-    for point_id, contact_id, language in owners:
+    for point_id, contact_id, language in await owner_points(connection, org_id):
         text = render("suspended", language, org=org_name, reason=reason)
         messages.append(NewMessage(org_id, contact_id, point_id, "suspended",
                                    f"suspended:{org_id}:{now:%Y%m%d%H%M%S}:{point_id}",

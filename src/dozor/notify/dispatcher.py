@@ -218,9 +218,10 @@ async def _context(connection: AsyncConnection, claimed: Sequence[Claimed],
         p.id, p.org_id, p.contact_id, p.kind, p.address, p.secret, p.confirmed_at,
         p.opted_out_at, p.unsubscribe_token).where(p.id.in_(point_ids)))).all()
     points = {row.id: PointView(*row) for row in rows}
-    orgs = {row.id: OrgView(row.id, row.name, row.sms_credits, row.messaging_suspended_reason)
+    orgs = {row.id: OrgView(row.id, row.name, row.sms_credits, row.messaging_suspended_reason,
+                            row.restricted_at is not None)
             for row in (await connection.execute(select(
-                o.id, o.name, o.sms_credits, o.messaging_suspended_reason)
+                o.id, o.name, o.sms_credits, o.messaging_suspended_reason, o.restricted_at)
                 .where(o.id.in_(org_ids)))).all()}
     recent = await outbox.recent_counts(connection, point_ids, now - timedelta(hours=1))
     opted_out = await account_mail.opted_out(

@@ -19,9 +19,12 @@ ACCOUNT_EVENTS = frozenset({"password_reset", "invitation", "member_added"})
 # Of those, the ones the recipient asked for: they go even to an address that opted out.
 REQUESTED_EVENTS = frozenset({"password_reset"})
 # Events the owner must hear even when the account's messaging is suspended.
-SYSTEM_EVENTS = frozenset({"point_failing", "suspended"}) | ACCOUNT_EVENTS
+SYSTEM_EVENTS = frozenset({"point_failing", "suspended", "breach_notice"}) | ACCOUNT_EVENTS
 # Mail to a status page's subscribers (see ``subscriber_mail``); not system events: a
 # suspended account's page mails nobody.
+# What goes even to an account that restricted processing: mail its people asked for,
+# and the notice of a breach, which the law asks to be sent.
+UNRESTRICTED_EVENTS = ACCOUNT_EVENTS | {"breach_notice"}
 SUBSCRIBER_EVENTS = frozenset({"status_confirm", "status_note"})
 # Events that may go to a point before it is confirmed: the confirmations themselves,
 # and account emails (their address is nobody's contact point).
@@ -70,6 +73,7 @@ class OrgView:
     name: str
     sms_credits: int
     suspended_reason: str | None
+    restricted: bool = False  # the account froze processing (privacy.restriction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +146,8 @@ class Guard:
             return "the recipient opted out"
         if point.confirmed_at is None and event not in UNCONFIRMED_EVENTS:
             return "the contact point is not confirmed"
+        if org.restricted and event not in UNRESTRICTED_EVENTS:
+            return "the account restricted processing of its data"
         if org.suspended_reason is not None and event not in SYSTEM_EVENTS:
             return f"messaging is suspended: {org.suspended_reason}"
         if point.kind == "sms" and org.sms_credits <= 0:

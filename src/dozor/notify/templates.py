@@ -61,6 +61,17 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "pl": ("Wysyłka Dozor wstrzymana",
                "Wysyłka wiadomości dla {org} wstrzymana: {reason}. Alerty nie są wysyłane."),
     },
+    # A personal-data breach (``privacy.breach``): ``summary`` is the operator's text.
+    "breach_notice": {
+        "en": ("Dozor: a personal data breach affecting {org}",
+               "We found a breach of personal data held for {org} on {detected} (UTC).\n\n"
+               "{summary}\n\nReply to this message or write to the operator of this "
+               "Dozor installation with any question."),
+        "pl": ("Dozor: naruszenie ochrony danych osobowych w {org}",
+               "Wykryliśmy naruszenie ochrony danych osobowych przechowywanych dla {org} "
+               "({detected} UTC).\n\n{summary}\n\nZ pytaniami odpowiedz na tę wiadomość "
+               "lub napisz do operatora tej instalacji Dozor."),
+    },
     # Account emails (``account_mail``): ``link`` is a URL and a newline, or empty.
     "password_reset": {
         "en": ("Reset your Dozor password",

@@ -16,6 +16,8 @@ ACTIONS = frozenset({
     "password_changed", "password_reset", "email_confirmed", "totp_enabled",
     "totp_disabled", "recovery_code_used", "invitation_accepted",
     "member_added", "member_removed", "role_changed", "export", "erasure",
+    # The data lifecycle (``privacy``): requests, restriction, breach notices.
+    "erasure_requested", "restricted", "restriction_lifted", "breach_notified",
     # Who gets alerts: recipients, their confirmation, and the policies choosing them.
     "contact_created", "contact_changed", "contact_deleted", "point_added", "point_changed",
     "point_removed", "point_verification_sent", "point_confirmed", "policy_created",

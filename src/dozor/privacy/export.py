@@ -26,6 +26,7 @@ from sqlalchemy.sql import ColumnElement
 from dozor.store import account_tables as a
 from dozor.store import incident_tables as i
 from dozor.store import notify_tables as n
+from dozor.store import privacy_tables as pv
 from dozor.store import status_tables as st
 from dozor.store import tables as t
 
@@ -86,6 +87,10 @@ SCOPES: dict[str, Scope] = {
     "status_page_monitors": _pages(st.status_page_monitors),
     "status_notes": _pages(st.status_notes),
     "status_subscribers": _pages(st.status_subscribers),
+    "erasure_requests": _own(pv.erasure_requests),
+    "breach_notices": _own(pv.breach_notices),
+    "breaches": lambda org: pv.breaches.c.id.in_(
+        select(pv.breach_notices.c.breach_id).where(pv.breach_notices.c.org_id == org)),
 }
 NOT_EXPORTED = {
     "meta": "the installation's bookkeeping (migration marks, rollup progress)",

@@ -19,7 +19,13 @@ from dozor.checks import receives_pings
 from dozor.config.specs import MaintenanceSpec, MonitorSpec
 from dozor.core.maintenance import Window
 from dozor.core.types import MonitorState
-from dozor.store.tables import maintenance_windows, meta, monitor_state, monitors
+from dozor.store.tables import (
+    maintenance_windows,
+    meta,
+    monitor_state,
+    monitors,
+    organizations,
+)
 
 DEFAULT_ORG = 1
 REVISION_KEY = "config_revision"
@@ -45,6 +51,18 @@ async def list_monitors(
     query = select(monitors).order_by(monitors.c.name)
     if org_id is not None:
         query = query.where(monitors.c.org_id == org_id)
+    if since_revision is not None:
+        query = query.where(monitors.c.revision > since_revision)
+    return (await connection.execute(query)).all()
+
+
+async def monitors_to_run(connection: AsyncConnection, since_revision: int | None = None
+                          ) -> Sequence[Row[Any]]:
+    """Monitors as the engine runs them: with ``restricted``, true when their organisation
+    has frozen its processing (``privacy.restriction``); the engine holds those as paused."""
+    restricted = organizations.c.restricted_at.is_not(None).label("restricted")
+    query = select(monitors, restricted).join(
+        organizations, organizations.c.id == monitors.c.org_id)
     if since_revision is not None:
         query = query.where(monitors.c.revision > since_revision)
     return (await connection.execute(query)).all()

@@ -80,6 +80,9 @@ organizations = Table(
     Column("messaging_suspended_reason", Text),
     Column("trial_ends_at", UTCDateTime),  # accounts (migration 0003)
     Column("paid_until", UTCDateTime),  # end of the paid period (migration 0009)
+    # Processing restricted by the account (checks and messages stop, data kept), or
+    # frozen while its erasure runs (migration 0014).
+    Column("restricted_at", UTCDateTime),
 )
 
 locations = Table(
@@ -237,5 +240,6 @@ from dozor.store import (  # noqa: E402, F401
     account_tables,
     incident_tables,
     notify_tables,
+    privacy_tables,
     status_tables,
 )
