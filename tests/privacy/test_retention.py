@@ -161,6 +161,11 @@ async def test_retention_removes_exactly_what_is_due(engine: AsyncEngine,
     assert after["codes"] == ["kept"]
     assert (report.messages, report.sessions, report.email_tokens,
             report.verifications) == (3, 1, 2, 1)
+    async with engine.connect() as conn:
+        recorded = (await conn.execute(select(a.audit_log.c.target, a.audit_log.c.detail)
+                                       .where(a.audit_log.c.action == "erasure"))).all()
+    assert sorted(r.target for r in recorded) == sorted(f"organisation {i}" for i in erased)
+    assert {r.detail["reason"] for r in recorded} == {"retention"}
     # A second run finds nothing more.
     again = await retention.run(engine, WINDOWS, NOW)
     assert (again.organisations, again.messages, again.sessions) == ([], 0, 0)

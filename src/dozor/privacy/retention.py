@@ -110,12 +110,15 @@ async def run(engine: AsyncEngine, windows: Windows, now: datetime, *,
 
 
 async def due_organisations(engine: AsyncEngine, windows: plan_retention.Windows,
-                            now: datetime) -> list[Due]:
-    """Organisations past their deletion date, oldest date first."""
+                            now: datetime, only: int | None = None) -> list[Due]:
+    """Organisations past their deletion date (or just ``only``, if it is), oldest date
+    first."""
     o = t.organizations.c
     query = select(o.id, o.name, o.plan, o.trial_ends_at, o.paid_until).where(or_(
         (o.plan == "trial") & (o.trial_ends_at <= now - windows.trial),
         (o.plan == "paid") & (o.paid_until <= now - windows.paid)))
+    if only is not None:
+        query = query.where(o.id == only)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     due = [_due(row, windows) for row in rows]
@@ -136,7 +139,8 @@ def _due(row: Any, windows: plan_retention.Windows) -> Due | None:
 async def _erase(engine: AsyncEngine, org: Due, windows: plan_retention.Windows,
                  now: datetime) -> bool:
     # Asked again just before: a renewal since the list was read keeps the account.
-    if org not in await due_organisations(engine, windows, now):
+    if not await due_organisations(engine, windows, now, only=org.id):
+        log.info("retention: organisation %d is no longer due", org.id)
         return True
     try:
         erased = await erase_organisation(engine, org.id, now=now, reason="retention")
