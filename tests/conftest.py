@@ -17,9 +17,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dozor.privacy import keys
 from dozor.store.db import create_engine
 from dozor.store.migrate import upgrade
 
@@ -27,6 +29,25 @@ POSTGRES_URL = os.environ.get(
     "DOZOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_POSTGRES = os.environ.get("DOZOR_TEST_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def keyring() -> Iterator[keys.Keyring]:
+    """One instance key for the whole run: the templates' data keys are wrapped with it."""
+    ring = keys.Keyring([Fernet.generate_key()], "the tests' keyring")
+    keys.install(ring)
+    yield ring
+    keys.install(None)
+
+
+@pytest.fixture(autouse=True)
+def fresh_data_keys(keyring: keys.Keyring) -> Iterator[None]:
+    """Each test's database is new: no data key cached from another test's database."""
+    keys.install(keyring)
+    keys.forget_all()
+    yield
+    keys.install(keyring)
+    keys.forget_all()
 
 
 def _pg_dsn(database: str) -> str:

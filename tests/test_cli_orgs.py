@@ -45,12 +45,15 @@ def test_the_operator_changes_a_plan_and_credits(dozor: CliRunner, database_url:
                                                            "--days", "30"]))
     listing = ok(dozor.invoke(main, ["orgs", "list"]))
     assert "10000 monitors, every 10s" in listing and str(until) in listing
+    ok(dozor.invoke(main, ["orgs", "plan", "1", "free"]))  # no billing dates kept on free
+    assert read(database_url, select(t.organizations.c.paid_until)) == [(None,)]
+    ok(dozor.invoke(main, ["orgs", "plan", "1", "paid", "--days", "30"]))
     assert "150 SMS credits (was 50)" in ok(dozor.invoke(main, ["orgs", "credits", "1", "100"]))
     assert "0 SMS credits (was 150)" in ok(dozor.invoke(main, ["orgs", "credits", "1", "-999"]))
     actions = read(database_url, select(a.audit_log.c.action, a.audit_log.c.detail)
                    .order_by(a.audit_log.c.id))
-    assert [action for action, _ in actions] == ["plan_changed", "sms_credits_changed",
-                                                 "sms_credits_changed"]
+    assert [action for action, _ in actions] == ["plan_changed"] * 3 + [
+        "sms_credits_changed"] * 2
     assert actions[-1][1] == {"before": 150, "after": 0}
 
 

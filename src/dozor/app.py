@@ -24,6 +24,7 @@ from dozor.engine.pings import PingNotStored
 from dozor.metrics import web as metrics_web
 from dozor.notify import web as notify_web
 from dozor.notify.service import NotifyService
+from dozor.privacy import keys
 from dozor.privacy.service import PrivacyService
 from dozor.settings import Settings
 from dozor.store.db import create_engine
@@ -40,6 +41,7 @@ def configure_checks(settings: Settings) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     configure_checks(settings)
+    keys.use(settings)
     database = create_engine(settings.resolved_database_url)
     engine = Engine(settings, database)
     notify = NotifyService(settings, database)
@@ -48,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        watcher = await keys.watch(database)
         await notify.start()
         await engine.start()
         await privacy.start()
@@ -55,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await privacy.stop()
+            await keys.stop_watching(watcher)
             await engine.stop()  # flushes the last state changes into the outbox
             await notify.stop()
             await database.dispose()

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.cli_format import format_outcome, table, when
-from dozor.cli_support import load_settings, run, safe_url, with_database
+from dozor.cli_support import load_settings, run, safe_url, use_keys, with_database
 from dozor.config.apply import Plan, apply_plan, make_plan
 from dozor.config.specs import SpecError, maintenance_from_row, parse_monitor, spec_from_row
 from dozor.config.yamlfile import ConfigFileError, Document, dump, load_file
@@ -60,6 +60,7 @@ def migrate() -> None:
     from dozor.store.migrate import upgrade
 
     settings = _settings()
+    use_keys(settings)  # migrations seal what earlier versions stored in the clear
     upgrade(settings.resolved_database_url)
     click.echo(f"database is up to date ({_safe_url(settings)})")
 
@@ -77,6 +78,7 @@ def serve(host: str | None, port: int | None) -> None:
     settings = _settings()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    use_keys(settings)
     upgrade(settings.resolved_database_url)
     click.echo(f"Dozor on http://{host or settings.host}:{port or settings.port} "
                f"({_safe_url(settings)})")

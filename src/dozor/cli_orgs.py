@@ -83,6 +83,8 @@ async def orgs_plan(database: AsyncEngine, org: int, plan: str, days: int | None
         changes["trial_ends_at"] = end
     elif plan == "paid":
         changes["paid_until"] = end
+    else:  # no billing data kept for a plan without one (retention then keeps it all)
+        changes |= {"trial_ends_at": None, "paid_until": None}
     async with database.begin() as connection:
         await _organisation(connection, org)
         await connection.execute(update(t.organizations).where(o.id == org).values(changes))

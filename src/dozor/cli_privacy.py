@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dozor.cli_format import table
-from dozor.cli_support import with_database
-from dozor.privacy import audit, breach, erasure, export, requests, restriction
+from dozor.cli_support import load_settings, with_database
+from dozor.privacy import audit, breach, erasure, export, keys, requests, restriction, rotation
 from dozor.store import notify_tables as n
 from dozor.store import privacy_tables as pv
 from dozor.store import tables as t
@@ -179,6 +179,26 @@ async def privacy_breaches(database: AsyncEngine, breach_id: int | None) -> None
                        f"{row.queued_at:%Y-%m-%d %H:%M}",
                        "yes" if row.within_deadline else "no", str(row.messages),
                        str(row.sent)] for row in rows]))
+
+
+@privacy_group.command("rotate-key")
+@click.option("--drop-old", is_flag=True,
+              help="After everything is sealed with the new key, remove the old ones.")
+@with_database
+async def privacy_rotate_key(database: AsyncEngine, drop_old: bool) -> None:
+    """Seal everything with a new instance key. Killed midway, run it again: it finishes
+    (old keys stay until then). With DOZOR_SECRET_KEY, put the new key first in the
+    setting yourself; this seals everything with it."""
+    settings = load_settings()
+    done = await rotation.rotate(database, settings, drop_old=drop_old)
+    ring = keys.current()
+    click.echo(f"{'finished the rotation to' if done.resumed else 'rotated to'} key "
+               f"{ring.fingerprint} ({ring.source}): {done.total:,} values sealed again")
+    if done.dropped:
+        click.echo(f"{done.dropped} old key(s) removed; back up the key file now")
+    elif drop_old and len(ring.keys) > 1:
+        click.echo("everything is sealed with the first key of DOZOR_SECRET_KEY: you may "
+                   "now remove the others from the setting")
 
 
 @privacy_group.command("retention")

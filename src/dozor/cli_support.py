@@ -8,7 +8,10 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dozor.privacy import keys
 from dozor.settings import Settings, SettingsError
 from dozor.store.db import create_engine
 
@@ -27,13 +30,34 @@ def with_database(action: Callable[..., Awaitable[T]]) -> Callable[..., T]:
     @wraps(action)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         async def body() -> T:
-            database = create_engine(load_settings().resolved_database_url)
+            settings = load_settings()
+            use_keys(settings)
+            database = create_engine(settings.resolved_database_url)
             try:
+                await load_data_keys(database)
                 return await action(database, *args, **kwargs)
             finally:
                 await database.dispose()
         return run(body())
     return wrapper
+
+
+def use_keys(settings: Settings) -> None:
+    """Load the instance key (creating the key file on first use), or stop naming why."""
+    try:
+        keys.use(settings)
+    except keys.KeyUnavailable as error:
+        raise click.ClickException(str(error)) from None
+
+
+async def load_data_keys(database: AsyncEngine) -> None:
+    """Unwrap the organisations' data keys, so commands read personal fields. A database
+    not migrated yet has none (the command itself says what is wrong with it)."""
+    try:
+        async with database.connect() as connection:
+            await keys.load_data_keys(connection)
+    except (OperationalError, ProgrammingError):
+        pass
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -11,6 +11,8 @@ start-up with a message naming the setting::
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tomllib
 from collections.abc import Mapping
@@ -54,6 +56,10 @@ class Settings(BaseModel):
     metrics_token: SecretStr = Field(
         SecretStr(""), description="Bearer token that /metrics asks for. Empty: /metrics is "
         "open while the installation has a single organisation, and refused otherwise.")
+    secret_key: SecretStr = Field(
+        SecretStr(""), description="The instance key that seals secrets and wraps the "
+        "organisations' data keys (Fernet keys, newest first, separated by commas). Empty: "
+        "the key file <data_dir>/instance.key, created on first start.")
 
     location: str = Field("local", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
     user_agent: str = "Dozor/0.1 (uptime monitor)"
@@ -121,6 +127,19 @@ class Settings(BaseModel):
             # A short token is guessable; a space or newline is a copy-paste accident
             # (the value travels in an HTTP header, where it cannot be sent as given).
             raise ValueError("must be at least 16 characters, without spaces")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr) -> SecretStr:
+        for key in filter(None, (k.strip() for k in value.get_secret_value().split(","))):
+            try:
+                if len(base64.urlsafe_b64decode(key.encode())) != 32:
+                    raise ValueError
+            except (ValueError, binascii.Error):
+                raise ValueError("each key must be 32 bytes in URL-safe base64 (make one "
+                                 "with: python -c 'from cryptography.fernet import Fernet; "
+                                 "print(Fernet.generate_key().decode())')") from None
         return value
 
     @field_validator("database_url")

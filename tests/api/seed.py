@@ -13,6 +13,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.notify import contacts
+from dozor.privacy import keys
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
 from dozor.store.db import create_engine
@@ -74,5 +75,7 @@ async def message(connection: AsyncConnection, org_id: int, **fields: Any) -> in
               "subject": "DOWN: shop", "body": "Monitor shop is down.", "language": "en",
               "status": "queued", "due_at": created + timedelta(minutes=15), "attempts": 0,
               "tracked": True, "created_at": created} | fields
+    if isinstance(values.get("to_address"), str):
+        values["to_address"] = await keys.personal(connection, org_id, values["to_address"])
     return int((await connection.execute(insert(n.messages).values(**values)
                                          .returning(n.messages.c.id))).scalar_one())

@@ -54,6 +54,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/contacts/{contact_id}/points"): {"kind": "email",
                                                        "address": "intruder@example.com"},
     ("PATCH", "/api/v1/points/{point_id}"): {"priority": 9},
+    ("POST", "/api/v1/account/restriction"): {"restricted": True},
+    ("POST", "/api/v1/account/erasure"): {"confirm": "not-the-slug"},
+    ("POST", "/api/v1/account/plan"): {"plan": "free"},
     ("POST", "/api/v1/points/{point_id}/confirm"): {"code": "123456"},
     ("POST", "/api/v1/policies"): {"name": "intruder", "contact_ids": [1],
                                    "all_monitors": True},
@@ -85,7 +88,10 @@ OWN = {("GET", "/api/v1/account"), ("GET", "/api/v1/tokens"), ("POST", "/api/v1/
        ("GET", "/api/v1/incidents"), ("GET", "/api/v1/maintenance"),
        ("POST", "/api/v1/maintenance"), ("GET", "/api/v1/messages"), ("GET", "/api/v1/audit"),
        ("GET", "/api/v1/status-pages"), ("POST", "/api/v1/status-pages"),
-       ("GET", "/api/v1/account/export"), ("GET", "/api/v1/account/retention")}
+       ("GET", "/api/v1/account/export"), ("GET", "/api/v1/account/privacy"),
+       ("POST", "/api/v1/account/restriction"), ("POST", "/api/v1/account/erasure"),
+       ("POST", "/api/v1/account/plan"),
+       ("GET", "/api/v1/account/retention")}
 # Of the OWN routes, those a sub-account walks too: they reach the organisation's monitors.
 SUB_ACCOUNT_WALKS = {("GET", "/api/v1/monitors"), ("POST", "/api/v1/monitors"),
                      ("POST", "/api/v1/monitors/apply"), ("GET", "/api/v1/incidents")}

@@ -99,6 +99,7 @@ async def test_a_monitor_is_edited_as_yaml_and_pause_takes_effect(page: Page,
 
 async def test_the_owner_downloads_the_accounts_data(page: Page, server: str) -> None:
     await sign_up_in_browser(page, server)
+    await page.get_by_role("link", name="Your data").click()
     async with page.expect_download() as waiting:
         await page.get_by_role("link", name="Export data").click()
     download = await waiting.value

@@ -41,7 +41,9 @@ OWN = {("GET", "/"), ("GET", "/new"), ("POST", "/new"), ("GET", "/incidents"),
        ("POST", "/account/tokens/{token_id}/revoke"), ("POST", "/account/two-factor"),
        ("POST", "/account/two-factor/confirm"), ("POST", "/account/two-factor/off"),
        ("GET", "/contacts"), ("POST", "/contacts"), ("GET", "/policies"),
-       ("POST", "/policies")}
+       ("POST", "/policies"),
+       # The caller's own organisation's data: its export, restriction and erasure.
+       ("GET", "/privacy"), ("POST", "/privacy/restriction"), ("POST", "/privacy/erasure")}
 # A valid form for each route that takes one, so that authorisation refuses the call.
 FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/new"): {"name": "intruder", "kind": "tcp", "target": "127.0.0.1:9"},

@@ -216,3 +216,27 @@ def test_erasure_covers_every_exported_table() -> None:
         table = t.metadata.tables[name]
         assert not any(fk.column.table.name == "organizations" for fk in table.foreign_keys
                        if fk.ondelete != "CASCADE"), name
+
+
+async def test_the_owner_switches_to_free_and_the_billing_dates_are_forgotten(
+        client: httpx.AsyncClient, stranger: Person, viewer: Person, database_url: str) -> None:
+    # The stranger signed up, so owns an organisation on a trial.
+    o = t.organizations.c
+    assert (await client.post("/api/v1/account/plan", headers=viewer.headers,
+                              json={"plan": "free"})).status_code == 403
+    refused = await client.post("/api/v1/account/plan", headers=stranger.headers,
+                                json={"plan": "paid"})
+    assert refused.status_code == 422 and "plan" in refused.text
+    async with seed.database(database_url) as db:
+        before = (await db.execute(select(o.plan, o.trial_ends_at).where(
+            o.id == stranger.org_id))).one()
+    assert before.plan == "trial" and before.trial_ends_at is not None
+    answer = await client.post("/api/v1/account/plan", headers=stranger.headers,
+                               json={"plan": "free"})
+    assert answer.status_code == 200, answer.text
+    async with seed.database(database_url) as db:
+        after = (await db.execute(select(o.plan, o.trial_ends_at, o.paid_until).where(
+            o.id == stranger.org_id))).one()
+        [detail] = (await db.execute(select(a.audit_log.c.detail).where(
+            a.audit_log.c.action == "plan_changed"))).scalars().all()
+    assert tuple(after) == ("free", None, None) and detail["by"] == "owner"

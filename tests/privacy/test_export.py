@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, insert, select
 
-from dozor.privacy import export
+from dozor.privacy import export, keys
 from dozor.store import incident_tables as i
 from dozor.store import notify_tables as n
 from dozor.store import privacy_tables as pv
@@ -69,10 +69,12 @@ async def populate(client: httpx.AsyncClient, person: Person, database_url: str,
         message_id = await seed.message(db, person.org_id, contact_id=contact["id"],
                                         point_id=point["id"], incident_id=incident_id)
         at = int(datetime(2026, 11, 30, tzinfo=UTC).timestamp())
+        await keys.ensure(db, person.org_id)
         await db.execute(insert(n.consents).values(
             org_id=person.org_id, point_id=point["id"], kind="webhook",
-            address=f"https://{word}.example/hook", action="granted", method="code",
-            at=datetime.now(UTC), source="203.0.113.7", text_shown=f"{word} consent"))
+            address=keys.Personal(person.org_id, f"https://{word}.example/hook"),
+            action="granted", method="code", at=datetime.now(UTC),
+            source=keys.Personal(person.org_id, "203.0.113.7"), text_shown=f"{word} consent"))
         await db.execute(insert(n.message_events).values(
             message_id=message_id, at=datetime.now(UTC), kind="attempt", detail=word))
         await db.execute(insert(t.results).values(

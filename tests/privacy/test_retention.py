@@ -98,7 +98,7 @@ async def credentials(conn: AsyncConnection) -> None:
     for expires, gone in ((before - DAY, True), (before + DAY, False), (NOW + DAY, False)):
         await conn.execute(insert(a.sessions).values(
             token_hash=f"{'gone' if gone else 'kept'}-{secrets.token_hex(8)}", user_id=user_id,
-            org_id=KEEPER, created_at=expires - DAY, expires_at=expires, ip="192.0.2.1"))
+            org_id=KEEPER, created_at=expires - DAY, expires_at=expires))
     for expires, used, gone in ((before - DAY, None, True), (NOW + DAY, before - DAY, True),
                                 (NOW + DAY, before + DAY, False), (NOW + DAY, None, False)):
         await conn.execute(insert(a.email_tokens).values(

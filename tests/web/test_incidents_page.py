@@ -151,3 +151,12 @@ async def test_older_closed_incidents_are_a_page_further(
     second = await owner_browser.get(f"/incidents?state=closed&before={newer}")
     assert f"/incidents/{closed}\"" in second.text
     assert f"/incidents/{opened}\"" not in second.text and "before=" not in second.text
+
+
+async def test_a_path_no_page_can_have_answers_a_not_found_page(
+        owner_browser: Browser) -> None:
+    for path in ("/monitors/0", "/incidents/0", "/contacts/99999999999", "/messages/-1"):
+        page = await owner_browser.get(path)
+        assert page.status_code == 404, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert "no such page" in page.text, path

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dozor.api.deps import Caller, Connection, Id, database, principal
 from dozor.api.problems import Problem, invalid
-from dozor.api.security import client_ip
+from dozor.api.security import Principal, client_ip
 from dozor.privacy import audit, erasure, requests, restriction
 from dozor.store import notify_tables as n
 from dozor.store import privacy_tables as pv
@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 class Restriction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     restricted: bool = Field(description="true: stop checks and messages, keep the data")
+
+
+class PlanSwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plan: Literal["free"] = Field(description="the only plan an account picks itself: other "
+                                              "plans are set by the operator")
 
 
 class ErasureConfirmation(BaseModel):
@@ -80,6 +86,21 @@ async def set_restriction(body: Restriction, caller: Caller, conn: Connection,
     return {"restricted_at": _iso(await restriction.restricted_since(conn, caller.org_id))}
 
 
+@router.post("/account/plan")
+async def switch_to_free(body: PlanSwitch, caller: Caller, conn: Connection,
+                         request: Request) -> dict[str, Any]:
+    """Move the account to the free plan at once: a trial or paid period ends, its dates
+    are forgotten, and the free plan's limits and retention (kept while used) apply."""
+    caller.require("owner", write=True)
+    o = t.organizations.c
+    await conn.execute(update(t.organizations).where(o.id == caller.org_id).values(
+        plan=body.plan, trial_ends_at=None, paid_until=None))
+    await audit.record(conn, "plan_changed", org_id=caller.org_id, user_id=caller.user_id,
+                       ip=client_ip(request), target=f"organisation {caller.org_id}",
+                       detail={"plan": body.plan, "until": None, "by": "owner"})
+    return {"plan": body.plan}
+
+
 @router.post("/account/erasure", status_code=202)
 async def request_erasure(body: ErasureConfirmation, request: Request,
                           background: BackgroundTasks) -> dict[str, Any]:
@@ -91,19 +112,26 @@ async def request_erasure(body: ErasureConfirmation, request: Request,
     engine = database(request)
     async with write_transaction(engine) as conn:
         caller = await principal(request, conn)
-        caller.require("owner", write=True)
-        slug = await conn.scalar(select(t.organizations.c.slug)
-                                 .where(t.organizations.c.id == caller.org_id))
-        if body.confirm != slug:
-            raise invalid([("confirm", f"type the account's slug ({slug}) to confirm")])
-        now = datetime.now(UTC)
-        row = await requests.request_erasure(conn, caller.org_id, source="request",
-                                             requested_by=caller.user_id, now=now)
-        await audit.record(conn, "erasure_requested", org_id=caller.org_id,
-                           user_id=caller.user_id, ip=client_ip(request),
-                           target=f"organisation {caller.org_id}", detail={"request": row.id})
-    background.add_task(_carry_out, engine)
+        row = await start_account_erasure(conn, request, caller, body.confirm)
+    background.add_task(carry_out, engine)
     return _request(row)
+
+
+async def start_account_erasure(conn: AsyncConnection, request: Request, caller: Principal,
+                                confirm: str) -> Any:
+    """Record the owner's request (restricting the account at once), in the caller's
+    transaction; ``carry_out`` does the erasure once it has committed."""
+    caller.require("owner", write=True)
+    slug = await conn.scalar(select(t.organizations.c.slug)
+                             .where(t.organizations.c.id == caller.org_id))
+    if confirm != slug:
+        raise invalid([("confirm", f"type the account's slug ({slug}) to confirm")])
+    row = await requests.request_erasure(conn, caller.org_id, source="request",
+                                         requested_by=caller.user_id, now=datetime.now(UTC))
+    await audit.record(conn, "erasure_requested", org_id=caller.org_id,
+                       user_id=caller.user_id, ip=client_ip(request),
+                       target=f"organisation {caller.org_id}", detail={"request": row.id})
+    return row
 
 
 @router.post("/contacts/{contact_id}/erasure")
@@ -127,13 +155,19 @@ async def erase_contact(contact_id: Id, caller: Caller, conn: Connection,
     return {"request": row.id, "done_at": now.isoformat(), **report.as_detail()}
 
 
+async def organisation_of(conn: AsyncConnection, org_id: int) -> Any:
+    """The organisation's name and slug (the slug confirms an erasure)."""
+    o = t.organizations.c
+    return (await conn.execute(select(o.name, o.slug).where(o.id == org_id))).one()
+
+
 async def _erasure_pending(conn: AsyncConnection, org_id: int) -> bool:
     r = pv.erasure_requests.c
     return await conn.scalar(select(r.id).where(
         r.org_id == org_id, r.contact_id.is_(None), r.done_at.is_(None))) is not None
 
 
-async def _carry_out(engine: AsyncEngine) -> None:
+async def carry_out(engine: AsyncEngine) -> None:
     try:
         await requests.run_open(engine, datetime.now(UTC))
     except Exception:  # the periodic run (privacy.service) tries again

@@ -33,7 +33,7 @@ from dozor.api.security import (
     public_user,
 )
 from dozor.core.durations import format_duration
-from dozor.privacy import audit
+from dozor.privacy import audit, keys
 from dozor.store import account_tables as a
 from dozor.store import accounts
 from dozor.store import tables as t
@@ -105,7 +105,9 @@ async def _new_org(conn: AsyncConnection, body: SignUp, now: datetime) -> int:
     result = await conn.execute(insert(t.organizations).values(
         slug=f"org-{secrets.token_hex(6)}", name=name, plan="trial", created_at=now,
         sms_credits=50, trial_ends_at=now + TRIAL).returning(t.organizations.c.id))
-    return int(result.scalar_one())
+    org_id = int(result.scalar_one())
+    await keys.ensure(conn, org_id)  # its data key, made with it
+    return org_id
 
 
 @router.post("/sessions", status_code=201)
@@ -132,10 +134,12 @@ async def log_in(body: LogIn, request: Request, response: Response,
     token = new_token("dzs_")
     await conn.execute(update(a.users).where(a.users.c.id == user.id)
                        .values(failed_logins=0, locked_until=None))
+    org = membership.org_id
+    await keys.ensure(conn, org)
     await conn.execute(insert(a.sessions).values(
-        token_hash=digest(token), user_id=user.id, org_id=membership.org_id, created_at=now,
-        expires_at=now + SESSION_LIFETIME, ip=ip,
-        user_agent=(request.headers.get("user-agent") or "")[:300]))
+        token_hash=digest(token), user_id=user.id, org_id=org, created_at=now,
+        expires_at=now + SESSION_LIFETIME, ip=keys.Personal(org, ip),
+        user_agent=keys.Personal(org, (request.headers.get("user-agent") or "")[:300])))
     answer = await _logged_in(conn, user, body, membership.org_id, ip)
     response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()),
                         httponly=True, samesite="lax",

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from sqlalchemy import select
 
-from dozor.api import paging
+from dozor.api import paging, personal_reads
 from dozor.api.deps import Caller, Connection, Id
 from dozor.api.problems import Problem
 from dozor.api.recipients import conflict, contact_row, merged, moment, record, tagged
@@ -22,7 +22,7 @@ from dozor.notify import contacts, policies
 from dozor.notify.contacts import ContactSpec
 from dozor.store import notify_tables as n
 
-router = APIRouter(tags=["contacts"])
+router = APIRouter(tags=["contacts"], dependencies=[personal_reads.recorded("contacts")])
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dozor.api import paging
+from dozor.api import paging, personal_reads
 from dozor.api.deps import AppSettings, Caller, Connection, Id
 from dozor.api.fields import Email, Language, Role
 from dozor.api.passwords import INVITE_LIFETIME, issue_token, link
@@ -36,7 +36,7 @@ from dozor.store import accounts
 from dozor.store import tables as t
 from dozor.validation import Label
 
-router = APIRouter(tags=["members"])
+router = APIRouter(tags=["members"], dependencies=[personal_reads.recorded("members")])
 ADDS_BY_ORG = RateLimit(20, 3600.0)  # each sends an email to an address an admin typed
 Limit = Annotated[int, Query(ge=1, le=500)]
 

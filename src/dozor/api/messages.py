@@ -15,14 +15,14 @@ from fastapi import APIRouter
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dozor.api import paging
+from dozor.api import paging, personal_reads
 from dozor.api.deps import Caller, Connection, Id, IdFilter
 from dozor.api.paging import Cursor, End, Limit, Start
 from dozor.api.problems import Problem
 from dozor.notify.outbox import SECRET_EVENTS
 from dozor.store import notify_tables as n
 
-router = APIRouter(tags=["messages"])
+router = APIRouter(tags=["messages"], dependencies=[personal_reads.recorded("delivery log")])
 Status = Literal["queued", "sending", "accepted", "delivered", "failed", "refused",
                  "cancelled"]  # notify.outbox: UNFINISHED and FINISHED
 PRIVATE_TEXT = frozenset(SECRET_EVENTS)  # never shown, also while still queued

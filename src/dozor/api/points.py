@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dozor.api import paging
+from dozor.api import paging, personal_reads
 from dozor.api.deps import AppSettings, Caller, Connection, Id
 from dozor.api.problems import Problem
 from dozor.api.recipients import conflict, contact_row, merged, moment, owned, record, tagged
@@ -33,7 +33,8 @@ from dozor.notify import consent, contacts
 from dozor.notify.contacts import PointSpec
 from dozor.store import notify_tables as n
 
-router = APIRouter(tags=["contact points"])
+router = APIRouter(tags=["contact points"],
+                   dependencies=[personal_reads.recorded("contact points and consents")])
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 

@@ -26,10 +26,21 @@ from dozor.store import tables as t
 
 REACHABLE = ("/api/v1/account", "/api/v1/tokens", "/api/v1/sessions", "/api/v1/monitors",
              "/api/v1/incidents")
+# Under those, what concerns the whole organisation: its export, restriction, erasure and
+# plan are never a sub-account's, whatever its role.
+WHOLE_ORGANISATION = ("/api/v1/account/export", "/api/v1/account/privacy",
+                      "/api/v1/account/restriction", "/api/v1/account/erasure",
+                      "/api/v1/account/plan")
 
 
 def reachable(path: str) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in REACHABLE)
+    """
+    >>> reachable("/api/v1/account"), reachable("/api/v1/account/erasure")
+    (True, False)
+    """
+    def under(prefixes: tuple[str, ...]) -> bool:
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+    return under(REACHABLE) and not under(WHOLE_ORGANISATION)
 
 
 def check_path(principal: Principal, path: str) -> None:

@@ -29,7 +29,7 @@ from dozor.notify import bulk, outbox
 from dozor.notify.contacts import PENDING_PREFIX
 from dozor.notify.outbox import NewMessage
 from dozor.notify.templates import consent_text, render
-from dozor.privacy import audit
+from dozor.privacy import audit, keys
 from dozor.store import accounts
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
@@ -278,10 +278,14 @@ async def withdraw(connection: AsyncConnection, point: Any, method: str, now: da
 async def _ledger(connection: AsyncConnection, point: Any, action: str, method: str,
                   now: datetime, source: str | None, user_agent: str | None,
                   shown: str | None, detail: str | None) -> None:
+    org = point.org_id
+    await keys.ensure(connection, org)
     await connection.execute(insert(n.consents).values(
-        org_id=point.org_id, point_id=point.id, kind=point.kind, address=point.address,
-        action=action, method=method, at=now, source=(source or "")[:200] or None,
-        user_agent=(user_agent or "")[:300] or None, text_shown=shown, detail=detail))
+        org_id=org, point_id=point.id, kind=point.kind,
+        address=keys.Personal(org, point.address), action=action, method=method, at=now,
+        source=keys.Personal.of(org, (source or "")[:200] or None),
+        user_agent=keys.Personal.of(org, (user_agent or "")[:300] or None),
+        text_shown=shown, detail=detail))
 
 
 async def _point(connection: AsyncConnection, point_id: int) -> Any:

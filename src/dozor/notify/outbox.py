@@ -20,6 +20,7 @@ from sqlalchemy import and_, bindparam, case, func, literal_column, or_, select,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dozor.privacy import keys
 from dozor.store import notify_tables as n
 
 UNFINISHED = ("queued", "sending")
@@ -73,6 +74,8 @@ async def enqueue(connection: AsyncConnection, messages: Sequence[NewMessage]) -
     (so replaying a state change never doubles its alerts)."""
     if not messages:
         return
+    for org_id in {m.org_id for m in messages if m.to_address is not None}:
+        await keys.ensure(connection, org_id)  # an address is sealed with its data key
     rows = [_row(m) for m in messages]
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(n.messages).on_conflict_do_nothing(
@@ -87,7 +90,8 @@ def _row(message: NewMessage) -> dict[str, Any]:
             "body": message.body, "language": message.language, "status": "queued",
             "due_at": message.due_at, "attempts": 0, "tracked": True,
             "monitor_id": message.monitor_id, "incident_id": message.incident_id,
-            "failover_from": message.failover_from, "to_address": message.to_address,
+            "failover_from": message.failover_from,
+            "to_address": keys.Personal.of(message.org_id, message.to_address),
             "subscriber_id": message.subscriber_id,
             "created_at": datetime.now(UTC)}
 

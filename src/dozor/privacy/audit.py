@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dozor.privacy import keys
 from dozor.store import account_tables as a
 
 # Actions the audit log records; exported with the account.
@@ -18,6 +19,8 @@ ACTIONS = frozenset({
     "member_added", "member_removed", "role_changed", "export", "erasure",
     # The data lifecycle (``privacy``): requests, restriction, breach notices.
     "erasure_requested", "restricted", "restriction_lifted", "breach_notified",
+    # Reading contacts, points, the delivery log or members (``api.personal_reads``).
+    "personal_data_read",
     # Who gets alerts: recipients, their confirmation, and the policies choosing them.
     "contact_created", "contact_changed", "contact_deleted", "point_added", "point_changed",
     "point_removed", "point_verification_sent", "point_confirmed", "policy_created",
@@ -37,6 +40,8 @@ async def record(connection: AsyncConnection, action: str, *, org_id: int | None
                  user_id: int | None, target: str | None = None, ip: str | None = None,
                  detail: dict[str, Any] | None = None) -> None:
     assert action in ACTIONS, action
+    # The address is the organisation's personal data; an entry of no organisation (the
+    # operator's acts) has it sealed with the instance key.
     await connection.execute(insert(a.audit_log).values(
         org_id=org_id, user_id=user_id, action=action, target=target,
-        at=datetime.now(UTC), ip=ip, detail=detail))
+        at=datetime.now(UTC), ip=await keys.personal(connection, org_id, ip), detail=detail))

@@ -26,7 +26,7 @@ from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ColumnElement
 
-from dozor.privacy import audit, export, restriction
+from dozor.privacy import audit, export, keys, restriction
 from dozor.store import account_tables as a
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
@@ -89,6 +89,7 @@ async def erase_organisation(engine: AsyncEngine, org_id: int, *, now: datetime,
         report.rows["organizations"] += await _delete(
             conn, t.organizations, t.organizations.c.id == org_id)
         await _record(conn, org_id, None, now, reason, request_id, report)
+    keys.forget(org_id)  # its data_keys row went with the organisation's
     return report
 
 

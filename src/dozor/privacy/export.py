@@ -96,6 +96,7 @@ NOT_EXPORTED = {
     "meta": "the installation's bookkeeping (migration marks, rollup progress)",
     "locations": "names of the installation's checking locations; results carry their id",
     "notify_channels": "the operator's provider accounts and their credentials",
+    "data_keys": "key material: the account's data key, wrapped by the instance key",
 }
 REDACTED = {
     "users": {"password_hash", "totp_secret"},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, SmallInteger, String, Table
 
+from dozor.store.sealed import PersonalText, SealedText
 from dozor.store.tables import UTCDateTime, _created, metadata
 
 users = Table(
@@ -19,7 +20,7 @@ users = Table(
     Column("name", String(200), nullable=False),
     Column("password_hash", String(200), nullable=False),
     Column("email_confirmed_at", UTCDateTime),
-    Column("totp_secret", String(64)),  # set while enabling, in use once confirmed
+    Column("totp_secret", SealedText),  # set while enabling, in use once confirmed
     Column("totp_enabled_at", UTCDateTime),
     Column("failed_logins", SmallInteger, nullable=False, default=0),
     Column("locked_until", UTCDateTime),
@@ -62,8 +63,8 @@ sessions = Table(
     Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
     _created(),
     Column("expires_at", UTCDateTime, nullable=False),
-    Column("ip", String(64)),
-    Column("user_agent", String(300)),
+    Column("ip", PersonalText),  # sealed (migration 0015), as all PersonalText
+    Column("user_agent", PersonalText),
     Index("ix_sessions_user", "user_id"),
 )
 
@@ -95,7 +96,8 @@ audit_log = Table(
     Column("action", String(40), nullable=False),
     Column("target", String(200)),
     Column("at", UTCDateTime, nullable=False),
-    Column("ip", String(64)),
+    # Sealed with the organisation's data key; without an organisation, the instance key.
+    Column("ip", PersonalText),
     Column("detail", JSON),
     Index("ix_audit_log_org_at", "org_id", "at"),
 )

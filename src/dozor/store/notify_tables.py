@@ -22,6 +22,7 @@ from sqlalchemy import (
     text,
 )
 
+from dozor.store.sealed import PersonalText, SealedJSON, SealedText
 from dozor.store.tables import UTCDateTime, _created, metadata
 
 
@@ -51,7 +52,7 @@ contact_points = Table(
     Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("address", String(500), nullable=False),  # normalised by notify.points
-    Column("secret", Text),  # webhook signing secret
+    Column("secret", SealedText),  # webhook signing secret
     Column("priority", SmallInteger, nullable=False, default=0),  # failover order
     Column("events", JSON, nullable=False),  # ["down", "up", ...]
     Column("active_hours", JSON),  # {"days": [0..6], "start": "HH:MM", "end": "HH:MM"}
@@ -92,12 +93,12 @@ consents = Table(
     Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
     Column("point_id", ForeignKey("contact_points.id", ondelete="SET NULL")),
     Column("kind", String(16), nullable=False),
-    Column("address", String(500), nullable=False),
+    Column("address", PersonalText, nullable=False),
     Column("action", String(10), nullable=False),  # granted | withdrawn
     Column("method", String(20), nullable=False),  # code, link, deep_link, keyword, ...
     Column("at", UTCDateTime, nullable=False),
-    Column("source", String(200)),  # IP address, phone number or chat the act came from
-    Column("user_agent", String(300)),
+    Column("source", PersonalText),  # IP address, phone number or chat the act came from
+    Column("user_agent", PersonalText),
     Column("text_shown", Text),  # what the holder saw when agreeing
     Column("detail", Text),
     Index("ix_consents_point_at", "point_id", "at"),
@@ -108,7 +109,7 @@ notify_channels = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(64), nullable=False, unique=True),
     Column("kind", String(32), nullable=False),
-    Column("config", JSON, nullable=False),
+    Column("config", SealedJSON, nullable=False),  # holds tokens and passwords
     Column("priority", SmallInteger, nullable=False, default=0),  # lower is tried first
     Column("enabled", Boolean, nullable=False, default=True),
     Column("callback_token", String(64), nullable=False, unique=True),
@@ -142,7 +143,7 @@ messages = Table(
     Column("point_id", ForeignKey("contact_points.id", ondelete="SET NULL")),
     # An account email (password reset, invitation) goes to an address, not to a contact
     # point: the person asked for it, so no confirmation of the point is needed.
-    Column("to_address", String(320)),
+    Column("to_address", PersonalText),
     # A status page subscriber's mail (``notify.subscriber_mail``) names its subscriber,
     # whose confirmation and unsubscribe link the dispatcher reads when it sends. No
     # foreign key: SQLite would copy the whole messages table to add one.

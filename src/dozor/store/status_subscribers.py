@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dozor.privacy import keys
 from dozor.store.status_tables import status_pages, status_subscribers
 
 LINK_VALID = timedelta(days=2)
@@ -71,11 +72,18 @@ async def confirm(conn: AsyncConnection, token: str, now: datetime, ip: str | No
                   user_agent: str | None) -> bool:
     """Confirm the subscription the link's ``token`` belongs to, recording when, from
     where and with what; False for an unknown, used or expired link."""
+    found = (await conn.execute(
+        select(s.id, status_pages.c.org_id).join(status_pages, status_pages.c.id == s.page_id)
+        .where(s.confirm_hash == _hash(token), s.requested_at > now - LINK_VALID))).first()
+    if found is None:
+        return False
+    await keys.ensure(conn, found.org_id)  # the record is sealed with the page's account's key
     done = await conn.execute(
         update(status_subscribers)
-        .where(s.confirm_hash == _hash(token), s.requested_at > now - LINK_VALID)
-        .values(confirmed_at=now, confirmed_ip=ip,
-                confirmed_user_agent=(user_agent or "")[:400] or None,
+        .where(s.id == found.id, s.confirm_hash == _hash(token))  # once, by one request
+        .values(confirmed_at=now, confirmed_ip=keys.Personal.of(found.org_id, ip),
+                confirmed_user_agent=keys.Personal.of(found.org_id,
+                                                      (user_agent or "")[:400] or None),
                 confirm_hash=None, unsubscribed_at=None))
     return done.rowcount == 1
 

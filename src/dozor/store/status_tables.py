@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from dozor.store.sealed import PersonalText
 from dozor.store.tables import UTCDateTime, _created, metadata
 
 status_pages = Table(
@@ -92,8 +93,8 @@ status_subscribers = Table(
     Column("confirm_hash", String(64)),  # SHA-256 of the link's token, until it is used
     Column("requested_at", UTCDateTime, nullable=False),  # of the latest link
     Column("confirmed_at", UTCDateTime),
-    Column("confirmed_ip", String(64)),
-    Column("confirmed_user_agent", String(400)),
+    Column("confirmed_ip", PersonalText),
+    Column("confirmed_user_agent", PersonalText),
     Column("unsubscribe_token", String(64), nullable=False, unique=True),
     Column("unsubscribed_at", UTCDateTime),
     _created(),

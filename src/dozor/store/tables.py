@@ -85,6 +85,15 @@ organizations = Table(
     Column("restricted_at", UTCDateTime),
 )
 
+# Each organisation's data key (migration 0015), wrapped by the instance key
+# (``privacy.keys``): its personal fields are sealed with it, and erasure deletes it.
+data_keys = Table(
+    "data_keys", metadata,
+    Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    Column("wrapped", Text, nullable=False),
+    _created(),
+)
+
 locations = Table(
     "locations", metadata,
     Column("id", Integer, primary_key=True),  # INTEGER: SQLite only autoincrements that

@@ -17,6 +17,7 @@ from dozor.web import (
     maintenance_page,
     points_page,
     policies_page,
+    privacy_page,
     status_page,
     team_page,
     two_factor_page,
@@ -36,5 +37,5 @@ def add_routes(app: FastAPI, engine: Engine) -> None:
     app.include_router(router)
     app.include_router(status_page.router)
     for page in (incidents_page, maintenance_page, delivery_page, team_page, account_page,
-                 two_factor_page, contacts_page, points_page, policies_page):
+                 two_factor_page, contacts_page, points_page, policies_page, privacy_page):
         app.include_router(page.router)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import contacts as api_contacts
+from dozor.api import personal_reads
 from dozor.api import points as api_points
 from dozor.api.deps import Id
 from dozor.api.problems import Problem
@@ -72,6 +73,7 @@ async def contacts_list(request: Request) -> Response:
 async def _list_page(request: Request, form: dict[str, str], errors: dict[str, str],
                      status: int = 200) -> Response:
     who, user = await reader(request)
+    await personal_reads.noted_by_page(request, database(request), who, "contacts")
     async with database(request).connect() as conn:
         listed = await api_contacts.list_contacts(who, conn, limit=SHOWN, cursor=None)
         shown = await _with_points(conn, who, listed["items"])
@@ -103,6 +105,7 @@ async def show_contact(request: Request, contact_id: int, edit: dict[str, str] |
     """The contact with the edit form (``edit``: what was typed, else the stored fields)
     and the form adding a point, each with its own errors."""
     who, user = await reader(request)
+    await personal_reads.noted_by_page(request, database(request), who, "contacts")
     async with database(request).connect() as conn:
         contact = await api_contacts.get_contact(contact_id, who, conn, Response())
         [contact] = await _with_points(conn, who, [contact])

@@ -12,6 +12,7 @@ from typing import Any, get_args
 from fastapi import APIRouter, Request, Response
 
 from dozor.api import messages as api_messages
+from dozor.api import personal_reads
 from dozor.api.deps import Id
 from dozor.api.problems import Problem
 from dozor.web import access
@@ -45,6 +46,7 @@ async def messages_list(request: Request) -> Response:
     status = status if status in STATUSES else None
     incident = access.id_param(request.query_params.get("incident"))
     cursor = access.cursor_param(request.query_params.get("cursor"))
+    await personal_reads.noted_by_page(request, access.database(request), who, "delivery log")
     async with access.database(request).connect() as conn:
         page = await _list(conn, who, status, incident, cursor)
     return render(request, "messages.html", {
@@ -59,6 +61,7 @@ async def message_page(request: Request, message_id: Id) -> Response:
         return access.to_login(request)
     if who.restricted:
         return access.forbidden_page(request, who, user)
+    await personal_reads.noted_by_page(request, access.database(request), who, "delivery log")
     try:
         async with access.database(request).connect() as conn:
             message = await api_messages.get_message(message_id, who, conn)

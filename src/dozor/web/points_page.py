@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from dozor.api import contacts as api_contacts
+from dozor.api import personal_reads
 from dozor.api import points as api_points
 from dozor.api.deps import Id
 from dozor.api.problems import Problem
@@ -92,6 +93,8 @@ async def _page(request: Request, point_id: int, errors: dict[str, str], *,
     """The point, its ledger, and the forms; ``usage``: what was typed into the form
     changing its use, else the stored values."""
     who, user = await reader(request)
+    await personal_reads.noted_by_page(request, database(request), who,
+                                       "contact points and consents")
     async with database(request).connect() as conn:
         point = await api_points.get_point(point_id, who, conn, Response())
         contact = await api_contacts.get_contact(point["contact_id"], who, conn, Response())

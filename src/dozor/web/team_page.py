@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import members as api_members
+from dozor.api import personal_reads
 from dozor.api.deps import Id
 from dozor.api.problems import Problem
 from dozor.api.security import Principal
@@ -38,6 +39,7 @@ async def _page(request: Request, form: dict[str, str], errors: dict[str, str],
         return access.to_login(request)
     if who.restricted:
         return access.forbidden_page(request, who, user)
+    await personal_reads.noted_by_page(request, access.database(request), who, "members")
     async with access.database(request).connect() as conn:
         listed = await api_members.list_members(who, conn, limit=SHOWN, cursor=None)
     return render(request, "team.html", {

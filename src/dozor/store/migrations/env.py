@@ -25,6 +25,12 @@ def _run(connection: Connection) -> None:
 async def _online() -> None:
     engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
     async with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # SQLite changes a column by copying its table and dropping the old one; with
+            # foreign keys on, that drop deletes (ON DELETE CASCADE) every row referring
+            # to the table. Off before the transaction begins (inside it, it is ignored),
+            # as SQLite's own procedure for schema changes says.
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         await connection.run_sync(_run)
         await connection.commit()
     await engine.dispose()
