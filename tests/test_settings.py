@@ -77,3 +77,15 @@ def test_the_metrics_token_stays_out_of_the_settings_repr(tmp_path: Path) -> Non
     settings = Settings.load({"DOZOR_METRICS_TOKEN_FILE": str(secret)})
     assert settings.metrics_token.get_secret_value() == "0123456789abcdef-metrics"
     assert "0123456789abcdef" not in repr(settings)
+
+
+def test_retention_by_plan_has_its_windows_and_none_shorter_than_a_day() -> None:
+    settings = Settings.load({"DOZOR_RETENTION_TRIAL": "30d"})
+    assert settings.retention_trial == timedelta(days=30)
+    assert (settings.retention_paid, settings.retention_messages) == (
+        timedelta(days=731), timedelta(days=365))
+    for variable in ("DOZOR_RETENTION_TRIAL", "DOZOR_RETENTION_PAID",
+                     "DOZOR_RETENTION_MESSAGES"):
+        # A bare number is seconds: 730 meant as days would erase at once.
+        with pytest.raises(SettingsError, match=f"{variable}: .*at least a day"):
+            Settings.load({variable: "730"})

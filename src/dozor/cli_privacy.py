@@ -2,7 +2,9 @@
 lifecycle. ``export`` writes an organisation's archive (the same as ``GET
 /api/v1/account/export``) to a file; ``erase`` carries out a request that came by mail;
 ``requests`` lists them with their deadlines; ``restrict`` freezes an organisation's
-processing; ``breach`` records a breach and notifies the owners of the accounts it hit."""
+processing; ``breach`` records a breach and notifies the owners of the accounts it hit;
+``retention`` runs the retention job once, or with ``--dry-run`` lists what it would
+remove."""
 
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from dozor.store.db import write_transaction
 
 @click.group("privacy")
 def privacy_group() -> None:
-    """Answer data-subject requests: export, erasure, restriction; breach notices."""
+    """Answer data-subject requests: export, erasure, restriction; breach notices;
+    retention."""
 
 
 @privacy_group.command("export")
@@ -196,6 +199,29 @@ async def privacy_rotate_key(database: AsyncEngine, drop_old: bool) -> None:
     elif drop_old and len(ring.keys) > 1:
         click.echo("everything is sealed with the first key of DOZOR_SECRET_KEY: you may "
                    "now remove the others from the setting")
+
+
+@privacy_group.command("retention")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@with_database
+async def privacy_retention(database: AsyncEngine, dry_run: bool) -> None:
+    """Remove what is past its retention window: organisations past their deletion date,
+    old messages, expired sessions and codes, old results and rollups (the job
+    `dozor serve` runs every DOZOR_RETENTION_INTERVAL)."""
+    from dozor.cli_support import load_settings
+    from dozor.engine.rollup_job import roll_up
+    from dozor.privacy import retention
+
+    now = datetime.now(UTC)
+    if not dry_run:  # raw results must be in the rollups before they go
+        await roll_up(database, now)
+    report = await retention.run(database, retention.Windows.from_settings(load_settings()),
+                                 now, dry_run=dry_run)
+    click.echo("would remove:" if dry_run else "removed:")
+    for line in report.lines():
+        click.echo(f"  {line}")
+    if report.failed:
+        raise click.ClickException(f"erasure failed for organisations {report.failed}")
 
 
 GROUPS = (privacy_group,)

@@ -89,6 +89,15 @@ class Settings(BaseModel):
     retention_hourly: Duration = Field(timedelta(days=90), description="Hourly rollups.")
     retention_daily: Duration = Field(timedelta(days=730), description="Daily rollups.")
     retention_interval: Duration = timedelta(hours=1)
+    # Per plan (docs/privacy.md). In days, never shorter than the months promised: 92
+    # days hold any three calendar months, 731 any two years.
+    retention_trial: Duration = Field(
+        timedelta(days=92), description="A trial account's data, after the trial ended.")
+    retention_paid: Duration = Field(
+        timedelta(days=731), description="A paid account's data, after its paid period.")
+    retention_messages: Duration = Field(
+        timedelta(days=365), description="Messages (the delivery log and texts), after "
+        "they were sent or given up.")
 
     @field_validator("signup", mode="before")
     @classmethod
@@ -99,6 +108,15 @@ class Settings(BaseModel):
             if value.strip().lower() not in ("true", "false"):
                 raise ValueError("must be true or false")
             return value.strip().lower() == "true"
+        return value
+
+    @field_validator("retention_trial", "retention_paid", "retention_messages")
+    @classmethod
+    def _at_least_a_day(cls, value: timedelta) -> timedelta:
+        # A window of a few seconds (``DOZOR_RETENTION_PAID=730``, meant as days) would
+        # delete accounts the moment their period ends.
+        if value < timedelta(days=1):
+            raise ValueError("must be at least a day (write e.g. 92d)")
         return value
 
     @field_validator("metrics_token")

@@ -90,7 +90,8 @@ OWN = {("GET", "/api/v1/account"), ("GET", "/api/v1/tokens"), ("POST", "/api/v1/
        ("GET", "/api/v1/status-pages"), ("POST", "/api/v1/status-pages"),
        ("GET", "/api/v1/account/export"), ("GET", "/api/v1/account/privacy"),
        ("POST", "/api/v1/account/restriction"), ("POST", "/api/v1/account/erasure"),
-       ("POST", "/api/v1/account/plan")}
+       ("POST", "/api/v1/account/plan"),
+       ("GET", "/api/v1/account/retention")}
 # Of the OWN routes, those a sub-account walks too: they reach the organisation's monitors.
 SUB_ACCOUNT_WALKS = {("GET", "/api/v1/monitors"), ("POST", "/api/v1/monitors"),
                      ("POST", "/api/v1/monitors/apply"), ("GET", "/api/v1/incidents")}

@@ -5,9 +5,13 @@ what the API allows them."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import httpx
+from sqlalchemy import update
 
+from dozor.store import tables as t
+from dozor.store.db import create_engine
 from tests.api.conftest import PASSWORD, Person, sub_account
 from tests.web.conftest import Browse, Browser
 
@@ -98,3 +102,26 @@ async def test_a_sub_account_has_its_own_account_page(
     limited = await browse(member.email, owner.org_id)
     page = await limited.get("/account")
     assert page.status_code == 200 and "monitors tagged" in page.text and "client" in page.text
+
+
+async def test_the_page_says_what_is_kept_and_until_when(
+        owner_browser: Browser, stranger_browser: Browser, viewer_browser: Browser,
+        stranger: Person, database_url: str) -> None:
+    mine = (await owner_browser.get("/account")).text
+    assert "What we keep, and until when" in mine
+    assert "kept while the organisation exists" in mine  # self-hosted
+    assert "365 days after sending" in mine and "Raw check results" in mine
+    until = datetime(2027, 3, 1, tzinfo=UTC)
+    engine = create_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(update(t.organizations).where(t.organizations.c.id ==
+                                                         stranger.org_id)
+                           .values(plan="paid", paid_until=until))
+    await engine.dispose()
+    theirs = (await stranger_browser.get("/account")).text
+    assert "deleted on <strong>2029-03-01</strong>" in theirs
+    assert "731 days after the paid period ends (2027-03-01)" in theirs
+    await stranger_browser.post("/language", {"language": "pl", "next": "/account"})
+    polish = (await stranger_browser.get("/account")).text
+    assert "Co przechowujemy i do kiedy" in polish and "2029-03-01" in polish
+    assert "What we keep" not in (await viewer_browser.get("/account")).text

@@ -11,6 +11,7 @@ from dozor.api import (
     account_email,
     account_export,
     account_privacy,
+    account_retention,
     accounts,
     audit_log,
     contacts,
@@ -39,7 +40,8 @@ def install(app: FastAPI) -> None:
     api = APIRouter(prefix=PREFIX, dependencies=[Depends(plain_text.refuse_nul)])
     for module in (accounts, account_email, account_export, account_privacy, passwords,
                    two_factor, members, monitors, incidents, maintenance, contacts, points,
-                   policies, messages, audit_log, status_pages, status_notes, status_public):
+                   policies, messages, audit_log, status_pages, status_notes, status_public,
+                   account_retention):
         api.include_router(module.router)
     app.include_router(api)
     password_page.add_routes(app)

@@ -32,10 +32,10 @@ from dozor.engine.runner import Runner
 from dozor.engine.scheduler import Job, Scheduler, spread_offset
 from dozor.engine.stats import CheckStats
 from dozor.outbound import AddressPolicy, Outbound
+from dozor.privacy import retention
 from dozor.settings import Settings
 from dozor.store import monitors as store
 from dozor.store import tables as t
-from dozor.store.retention import Windows, prune
 from dozor.store.upsert import insert_missing
 
 log = logging.getLogger(__name__)
@@ -246,10 +246,10 @@ class Engine:
     async def prune(self, dry_run: bool = False) -> Any:
         if not dry_run:  # raw results must be in the rollups before they go
             await self.roll_up()
-        s = self.settings
-        return await prune(self.database, Windows(s.retention_raw, s.retention_hourly,
-                                                  s.retention_daily),
-                           datetime.now(UTC), dry_run=dry_run)
+        # Organisations past their date, old messages and sessions, then results and
+        # rollups by their windows (privacy.retention).
+        return await retention.run(self.database, retention.Windows.from_settings(
+            self.settings), datetime.now(UTC), dry_run=dry_run)
 
 
 async def ensure_location(database: AsyncEngine, name: str) -> int:

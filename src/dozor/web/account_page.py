@@ -14,8 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
+from dozor.api import account_retention, passwords
 from dozor.api import accounts as api_accounts
-from dozor.api import passwords
 from dozor.api.deps import Id
 from dozor.api.problems import Problem
 from dozor.store import accounts
@@ -40,8 +40,11 @@ async def show(request: Request, errors: dict[str, str], status: int = 200,
         about = await api_accounts.account(who, conn)
         tokens = await api_accounts.list_tokens(who, conn)
         me = await accounts.user(conn, who.user_id)
+        # What is kept until when: owners' and admins' (as the API's and the export).
+        kept = await account_retention.account_retention(
+            who, conn, request.app.state.settings) if who.can("admin") else None
     return render(request, "account.html", {
-        "who": who, "user": user, "me": me, "about": about,
+        "who": who, "user": user, "me": me, "about": about, "retention": kept,
         "tokens": [t for t in tokens["items"] if t["revoked_at"] is None],
         "errors": errors, "form": form or {}} | once, status=status)
 
