@@ -61,7 +61,7 @@ async def test_a_stranger_finds_nothing(owner: Person, stranger_browser: Browser
     log = await _log(database_url, owner.org_id)
     assert "sms-main" not in (await stranger_browser.get("/messages")).text
     assert (await stranger_browser.get(f"/messages/{log['sent']}")).status_code == 404
-    assert (await stranger_browser.get("/messages/2147483648")).status_code == 422
+    assert (await stranger_browser.get("/messages/2147483648")).status_code == 404
 
 
 async def test_a_sub_account_is_refused(client: httpx.AsyncClient, owner: Person,
