@@ -26,11 +26,11 @@ from dozor.store import tables as t
 
 REACHABLE = ("/api/v1/account", "/api/v1/tokens", "/api/v1/sessions", "/api/v1/monitors",
              "/api/v1/incidents")
-# Under those, what concerns the whole organisation: its export, restriction, erasure and
-# plan are never a sub-account's, whatever its role.
+# Under those, what concerns the whole organisation: its export, restriction, erasure,
+# plan and retention are never a sub-account's, whatever its role.
 WHOLE_ORGANISATION = ("/api/v1/account/export", "/api/v1/account/privacy",
                       "/api/v1/account/restriction", "/api/v1/account/erasure",
-                      "/api/v1/account/plan")
+                      "/api/v1/account/plan", "/api/v1/account/retention")
 
 
 def reachable(path: str) -> bool:
