@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dozor.privacy import keys
 from tests.engine.conftest import eventually
 from tests.servers.dozor import free_port
 from tests.servers.http import LocalHttpServer
@@ -83,6 +84,10 @@ class Dozor:
             "DOZOR_DATA_DIR": str(data_dir), "DOZOR_DATABASE_URL": database_url,
             "DOZOR_PORT": str(self.port), "DOZOR_PUBLIC_URL": f"http://127.0.0.1:{self.port}"}
         self.smtp_port = smtp_port
+        # The database is a copy of the tests' template: its keys are wrapped by the
+        # tests' instance key, so the key file Dozor would make holds that key.
+        data_dir.mkdir(parents=True, exist_ok=True)
+        keys.write_key_file(data_dir / keys.KEY_FILE, keys.current().keys)
 
     async def command(self, *arguments: str) -> None:
         process = await asyncio.create_subprocess_exec(
