@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import uvloop
+from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +27,7 @@ from dozor.notify.channelset import load_channels
 from dozor.notify.dispatcher import Dispatcher
 from dozor.notify.outbox import NewMessage, enqueue
 from dozor.outbound import Outbound
+from dozor.privacy import keys
 from dozor.store import notify_tables as n
 from dozor.store.db import create_engine, write_transaction
 from dozor.store.migrate import upgrade
@@ -41,7 +43,9 @@ async def prepare(database: AsyncEngine, url: str, points: int) -> list[int]:
             created_at=now).returning(n.contacts.c.id))).scalar_one()
         await connection.execute(insert(n.contact_points), [{
             "org_id": 1, "contact_id": contact, "kind": "webhook",
-            "address": f"{url}/hook/{i}", "secret": "bench-secret", "priority": 0,
+            "address": await keys.personal(connection, 1, f"{url}/hook/{i}"),
+            "address_digest": await keys.digest_of(connection, "webhook", f"{url}/hook/{i}"),
+            "secret": "bench-secret", "priority": 0,
             "events": ["down"], "outside_hours": "hold", "escalation_minutes": 0,
             "confirmed_at": now, "unsubscribe_token": secrets.token_hex(12),
             "created_at": now} for i in range(points)])
@@ -110,6 +114,7 @@ async def latencies(database: AsyncEngine, offset: int) -> dict[str, float]:
 
 async def main(url: str, data_dir: str, count: int, rate: int, seconds: float) -> None:
     database_url = f"sqlite:///{data_dir}/bench.db"
+    keys.install(keys.Keyring([Fernet.generate_key()], "the bench's key"))
     await asyncio.to_thread(upgrade, database_url)
     database = create_engine(database_url)
     outbound = Outbound("dozor-bench")

@@ -21,6 +21,20 @@ from dozor.store.db import create_engine
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
+async def point_address(connection: AsyncConnection, org_id: int, kind: str,
+                        address: str) -> dict[str, Any]:
+    """A contact point's address as a raw insert writes it: sealed, with its digest."""
+    return {"address": await keys.personal(connection, org_id, address),
+            "address_digest": await keys.digest_of(connection, kind, address)}
+
+
+async def subscriber_email(connection: AsyncConnection, org_id: int,
+                           email: str) -> dict[str, Any]:
+    """A status subscriber's address as a raw insert writes it (``org_id``: the page's)."""
+    return {"email": await keys.personal(connection, org_id, email),
+            "email_digest": await keys.digest_of(connection, "email", email)}
+
+
 @asynccontextmanager
 async def database(database_url: str) -> AsyncIterator[AsyncConnection]:
     engine = create_engine(database_url)

@@ -7,6 +7,7 @@ be killed before recording anything. Run by ``test_crash.py`` as a separate proc
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from dozor.notify.delivery import RetryPolicy, compose, deliver
 from dozor.notify.dispatcher import _context, _groups
 from dozor.notify.outbox import claim
 from dozor.outbound import Outbound
+from dozor.privacy import keys
 from dozor.store.db import create_engine
 
 LEASE = timedelta(seconds=1)
@@ -23,6 +25,11 @@ LEASE = timedelta(seconds=1)
 
 async def main(database_url: str, phase: str) -> None:
     database = create_engine(database_url)
+    # The tests' instance key (the parent's keyring), which wrapped the data keys.
+    keys.install(keys.Keyring(keys.parse_keys(os.environ[keys.SETTING], keys.SETTING),
+                              keys.SETTING))
+    async with database.connect() as connection:
+        await keys.load_data_keys(connection)
     outbound = Outbound("dozor-test")
 
     async def ignore(_: object) -> None:

@@ -22,6 +22,7 @@ from dozor.notify.channelset import load_channels
 from dozor.notify.dispatcher import Dispatcher
 from dozor.notify.outbox import NewMessage, enqueue
 from dozor.outbound import Outbound
+from dozor.privacy import keys
 from dozor.store import notify_tables as n
 from tests.notify.conftest import ORG, add_contact, events, messages
 from tests.servers.smsapi import FakeSmsapi
@@ -31,9 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def child_until(database_url: str, phase: str) -> None:
     """Run the dying dispatcher until it has done ``phase``, then kill it."""
+    ring = b"\n".join(keys.current().keys).decode().replace("\n", ",")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.notify.crash_child", database_url, phase, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": f"{ROOT}/src"})
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}/src", keys.SETTING: ring})
     assert process.stdout is not None
     async with asyncio.timeout(30):
         line = (await process.stdout.readline()).decode()

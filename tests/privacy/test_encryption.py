@@ -1,16 +1,19 @@
 """Encryption at rest: after real flows no column of a sealing type holds plain text (the
-columns are found from the tables, so a new one is covered), personal columns refuse a
+columns are found from the tables, so a new one is covered; sealed addresses have their
+digests), personal columns refuse a
 plain string, rotation keeps everything readable (also when cut short and run again),
 a wrong or missing key is a clear error, and the key file is made once, private."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import re
 import stat
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,6 +85,12 @@ async def test_after_real_flows_no_sealed_column_holds_plain_text(
 
     held = await stored(database_url)
     assert [where for where, values in held.items() if not values] == []  # all exercised
+    assert {("contact_points", "address"), ("status_subscribers", "email")} <= set(held)
+    for name, col in (("contact_points", "address_digest"), ("status_subscribers",
+                                                               "email_digest")):
+        async with seed.database(database_url) as db:
+            digests = (await db.execute(select(table(name, column(col)).c[col]))).scalars()
+            assert all(re.fullmatch("[0-9a-f]{64}", d) for d in digests), (name, col)
     for (name, col), values in held.items():
         for value in values:
             assert value.startswith((keys.SECRET, keys.PERSONAL)), (name, col, value)
@@ -210,23 +219,28 @@ def test_a_key_from_the_setting_is_used_and_a_bad_one_refused(tmp_path: Path) ->
                                                             marks=pytest.mark.postgres)])
 def test_the_migration_seals_what_was_stored_in_the_clear(backend: str,
                                                           tmp_path: Path) -> None:
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        name = f"dozor_mig_{tmp_path.name[-8:].lower().replace('-', '_')}"
-        try:
-            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
-        except OSError as error:
-            pytest.skip(f"PostgreSQL: {error}")
-        url = _pg_dsn(name)
-    try:
+    with empty_database(backend, tmp_path) as url:
         upgrade(url, "0014")
         asyncio.run(_plain_rows(url))
         upgrade(url)
         asyncio.run(_check_sealed(url))
+
+
+@contextlib.contextmanager
+def empty_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database of ``backend`` (to migrate step by step)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    name = f"dozor_mig_{tmp_path.name[-8:].lower().replace('-', '_')}"
+    try:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
+    except OSError as error:
+        pytest.skip(f"PostgreSQL: {error}")
+    try:
+        yield _pg_dsn(name)
     finally:
-        if backend != "sqlite":
-            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _plain_rows(url: str) -> None:

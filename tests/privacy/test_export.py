@@ -84,7 +84,8 @@ async def populate(client: httpx.AsyncClient, person: Person, database_url: str,
                 monitor_id=monitor["id"], location_id=1, bucket=bucket, checks=1, up=1,
                 timed=1, latency_sum=5.0, histogram=""))
         await db.execute(insert(st.status_subscribers).values(
-            page_id=page["id"], email=f"{word}.visitor@example.com", language="en",
+            page_id=page["id"], language="en",
+            **await seed.subscriber_email(db, person.org_id, f"{word}.visitor@example.com"),
             confirm_hash=f"{word}-confirm-hash", requested_at=datetime.now(UTC),
             unsubscribe_token=f"{word}-unsubscribe-token", created_at=datetime.now(UTC)))
         await db.execute(insert(i.incident_acknowledgements).values(

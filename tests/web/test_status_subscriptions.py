@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from dozor.notify.guard import Guard, OrgView, Refuse
 from dozor.notify.outbox import Claimed
 from dozor.notify.subscriber_mail import recipient
+from dozor.privacy import keys
 from dozor.store import notify_tables as n
 from dozor.store import status_tables as st
 from dozor.store.db import create_engine
@@ -94,8 +95,9 @@ async def test_only_confirmed_subscribers_receive_notes(
     engine = create_engine(database_url)
     s = st.status_subscribers.c
     async with engine.connect() as connection:
+        ala = await keys.digest_of(connection, "email", ALA)
         row = (await connection.execute(select(
-            s.confirmed_at, s.confirmed_ip, s.confirmed_user_agent).where(s.email == ALA))
+            s.confirmed_at, s.confirmed_ip, s.confirmed_user_agent).where(s.email_digest == ala))
         ).one()
     await engine.dispose()
     assert row.confirmed_at is not None and row.confirmed_user_agent == "Browser/1.0"

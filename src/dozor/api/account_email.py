@@ -21,6 +21,7 @@ from dozor.api.deps import AppSettings, Caller, Connection
 from dozor.api.problems import Problem
 from dozor.api.ratelimit import RateLimit, enforce
 from dozor.notify import consent, contacts
+from dozor.privacy import keys
 from dozor.store import accounts
 from dozor.store import notify_tables as n
 
@@ -98,5 +99,6 @@ async def _unconfirmed(conn: AsyncConnection, user_id: int) -> Any:
 
 async def _own_point(conn: AsyncConnection, org_id: int, email: str) -> Any:
     p = n.contact_points.c
+    found = await keys.digest_of(conn, "email", email)
     return (await conn.execute(select(n.contact_points).where(
-        p.org_id == org_id, p.kind == "email", p.address == email))).first()
+        p.org_id == org_id, p.kind == "email", p.address_digest == found))).first()

@@ -25,6 +25,7 @@ from dozor.notify import outbox
 from dozor.notify.guard import ACCOUNT_EVENTS, PointView
 from dozor.notify.outbox import Claimed, NewMessage
 from dozor.notify.templates import language_of, render
+from dozor.privacy import keys
 from dozor.store import notify_tables as n
 
 
@@ -54,8 +55,10 @@ async def opted_out(connection: AsyncConnection,
     if not wanted:
         return {}
     p = n.contact_points.c
+    digests = {await keys.digest_of(connection, "email", address): address
+               for address in wanted}
     rows = await connection.execute(
-        select(p.address, func.min(p.opted_out_at))
-        .where(p.kind == "email", p.address.in_(wanted), p.opted_out_at.is_not(None))
-        .group_by(p.address))
-    return {address: at for address, at in rows.all()}
+        select(p.address_digest, func.min(p.opted_out_at))
+        .where(p.kind == "email", p.address_digest.in_(digests), p.opted_out_at.is_not(None))
+        .group_by(p.address_digest))
+    return {digests[found]: at for found, at in rows.all()}

@@ -212,9 +212,15 @@ async def confirm_token(connection: AsyncConnection, token: str, now: datetime,
 async def _set_pending_address(connection: AsyncConnection, point_id: int,
                                address: str) -> None:
     p = n.contact_points.c
+    point = await _point(connection, point_id)
+    if not point.address.startswith(PENDING_PREFIX):
+        return  # the address is known already
+    await keys.ensure(connection, point.org_id)
     await connection.execute(update(n.contact_points)
-                             .where(p.id == point_id, p.address.startswith(PENDING_PREFIX))
-                             .values(address=address))
+                             .where(p.id == point_id, p.address_digest == point.address_digest)
+                             .values(address=keys.Personal(point.org_id, address),
+                                     address_digest=await keys.digest_of(
+                                         connection, point.kind, address)))
 
 
 async def _grant(connection: AsyncConnection, point_id: int, verification_id: int,
@@ -244,8 +250,9 @@ async def opt_out(connection: AsyncConnection, kind: str, address: str, method: 
     """Opt a recipient out of every point with this address (in every account: the
     person asked us, not one account, to stop). Returns how many points."""
     p = n.contact_points.c
+    found = await keys.digest_of(connection, kind, address)
     points = (await connection.execute(select(n.contact_points).where(
-        p.kind == kind, p.address == address, p.opted_out_at.is_(None)))).all()
+        p.kind == kind, p.address_digest == found, p.opted_out_at.is_(None)))).all()
     for point in points:
         await withdraw(connection, point, method, now, source or address, None, detail)
     return len(points)

@@ -21,6 +21,7 @@ from dozor.notify import bulk, policies
 from dozor.notify.hours import ActiveHoursSpec
 from dozor.notify.points import POINT_KINDS, normalise_address
 from dozor.notify.templates import LANGUAGES
+from dozor.privacy import keys
 from dozor.store import notify_tables as n
 
 EVENTS = ("down", "up", "expiry", "reports", "billing")
@@ -98,9 +99,11 @@ async def add_contact(connection: AsyncConnection, org_id: int, spec: ContactSpe
 async def add_point(connection: AsyncConnection, org_id: int, contact_id: int,
                     spec: PointSpec, now: datetime) -> int:
     """Store a new, unconfirmed point; may suspend the account if it looks like bulk."""
+    address = spec.address or PENDING_PREFIX + secrets.token_hex(8)
     row: dict[str, Any] = {
         "org_id": org_id, "contact_id": contact_id, "kind": spec.kind,
-        "address": spec.address or PENDING_PREFIX + secrets.token_hex(8),
+        "address": await keys.personal(connection, org_id, address),
+        "address_digest": await keys.digest_of(connection, spec.kind, address),
         "secret": spec.secret, "priority": spec.priority, "events": list(spec.events),
         "active_hours": spec.active_hours.to_json() if spec.active_hours else None,
         "outside_hours": spec.outside_hours, "escalation_minutes": spec.escalation_minutes,
@@ -169,8 +172,9 @@ async def find_point(connection: AsyncConnection, org_id: int, kind: str,
                      address: str) -> int | None:
     """The organisation's point with this (normalised) address, if it has one."""
     p = n.contact_points.c
+    digest = await keys.digest_of(connection, kind, address)
     found = await connection.execute(select(p.id).where(
-        p.org_id == org_id, p.kind == kind, p.address == address))
+        p.org_id == org_id, p.kind == kind, p.address_digest == digest))
     return found.scalar_one_or_none()
 
 

@@ -97,6 +97,7 @@ NOT_EXPORTED = {
     "locations": "names of the installation's checking locations; results carry their id",
     "notify_channels": "the operator's provider accounts and their credentials",
     "data_keys": "key material: the account's data key, wrapped by the instance key",
+    "instance_keys": "the installation's key material (the lookup key), wrapped",
 }
 REDACTED = {
     "users": {"password_hash", "totp_secret"},

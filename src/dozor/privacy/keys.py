@@ -16,6 +16,19 @@ Personal fields are sealed with it as ``p1:<org_id>:<token>``, so a value names 
 that opens it; destroying the key (erasure) leaves only unreadable tokens. Unwrapped
 data keys are cached for the process: all of them at start (32 bytes each), and any
 created or first used here later.
+
+Sealed addresses (``contact_points.address``, ``status_subscribers.email``) are found and
+compared in SQL by a keyed digest stored beside them: ``digest(kind, address)``, the hex
+HMAC-SHA256 of the normalised address under the installation's *lookup key*. The lookup
+key is random, made once by migration 0016 and stored in ``instance_keys`` wrapped by the
+instance key, so a rotation (``dozor privacy rotate-key``, also ``--drop-old``) only
+re-wraps it, like a data key: digests never change and need no recomputing, and no
+lookup misses while a rotation runs. (Deriving it from an instance key would tie it to a
+key that rotation replaces and drops.) A digest shows which stored addresses are equal,
+across the installation; without the lookup key it reveals nothing else::
+
+    >>> digest("sms", "+48600100200") == digest("sms", "+48600100200")  # doctest: +SKIP
+    True
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -40,11 +54,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dozor.settings import Settings
 from dozor.store import upsert
-from dozor.store.tables import data_keys
+
+# The tables are imported where they are used: they import the column types of
+# ``store.sealed``, which import this module (so importing a table module first worked).
 
 SECRET = "s1:"  # sealed with the instance key
 PERSONAL = "p1:"  # sealed with an organisation's data key: p1:<org_id>:<token>
 KEY_FILE = "instance.key"
+LOOKUP = "lookup"  # the instance_keys row of the digests' key
 log = logging.getLogger(__name__)
 SETTING = "DOZOR_SECRET_KEY"
 
@@ -226,16 +243,21 @@ _data: dict[int, tuple[str, Fernet]] = {}
 
 async def load_data_keys(connection: AsyncConnection) -> int:
     """Unwrap every organisation's data key into the cache (at start); how many."""
+    from dozor.store.tables import data_keys
+
     rows = (await connection.execute(select(data_keys.c.org_id, data_keys.c.wrapped))).all()
     _data.clear()
     for org_id, wrapped in rows:
         _remember(org_id, wrapped)
+    await load_lookup_key(connection)
     return len(rows)
 
 
 async def refresh(connection: AsyncConnection) -> None:
     """Load keys created (or drop keys erased) by other processes since the last look:
     one count while nothing changed."""
+    from dozor.store.tables import data_keys
+
     count = (await connection.execute(select(func.count()).select_from(data_keys))).scalar()
     if count != len(_data):
         await load_data_keys(connection)
@@ -294,6 +316,8 @@ async def ensure(connection: AsyncConnection, org_id: int) -> None:
     """Make sure ``org_id`` has a data key, stored and cached. The stored one is read each
     time (one primary-key look-up): a key cached by a transaction that rolled back, or
     replaced by another process, is never used to write."""
+    from dozor.store.tables import data_keys
+
     query = select(data_keys.c.wrapped).where(data_keys.c.org_id == org_id)
     wrapped = (await connection.execute(query)).scalar()
     if wrapped is None:
@@ -316,7 +340,49 @@ def forget(org_id: int) -> None:
 
 
 def forget_all() -> None:
+    global _lookup
     _data.clear()
+    _lookup = None
+
+
+# The lookup key, unwrapped: it never changes (rotation re-wraps it), so it is read once.
+_lookup: bytes | None = None
+
+
+async def load_lookup_key(connection: AsyncConnection) -> None:
+    """Unwrap the lookup key into the cache (migration 0016 made it)."""
+    from dozor.store.tables import instance_keys
+
+    global _lookup
+    query = select(instance_keys.c.wrapped).where(instance_keys.c.name == LOOKUP)
+    wrapped = (await connection.execute(query)).scalar()
+    if wrapped is not None:
+        _lookup = current().decrypt(wrapped.encode())
+
+
+def digest(kind: str, address: str) -> str:
+    """The keyed digest SQL finds a sealed address by (hex HMAC-SHA256 of kind and the
+    normalised address under the lookup key); needs the key loaded (``digest_of`` makes
+    sure of that)."""
+    if _lookup is None:
+        raise KeyUnavailable("the lookup key is not loaded (it comes with migration 0016: "
+                             "run dozor migrate)")
+    return digest_with(_lookup, kind, address)
+
+
+def digest_with(key: bytes, kind: str, address: str) -> str:
+    """``digest`` under ``key`` (migration 0016 computes the stored digests with it)."""
+    return hmac.new(key, f"{kind}\0{address}".encode(), hashlib.sha256).hexdigest()
+
+
+async def digest_of(connection: AsyncConnection, kind: str, address: str) -> str:
+    """``digest(kind, address)``, loading the lookup key first if this process has not::
+
+        p.address_digest == await keys.digest_of(connection, "sms", "+48600100200")
+    """
+    if _lookup is None:
+        await load_lookup_key(connection)
+    return digest(kind, address)
 
 
 def seal_personal(value: Personal) -> str:

@@ -3,9 +3,11 @@
 A new key goes first in the key file; then every value sealed with the instance key
 (secrets, and audit addresses of no organisation) and every wrapped data key is sealed
 again under it, a batch of rows per transaction. Personal fields need no work: their
-data keys do not change, only the wrapping does. Old keys stay in the file until
-``--drop-old`` after a complete pass, so a rotation killed midway loses nothing, and
-running it again finishes it (``meta.key_rotation`` names the key it was rotating to)::
+data keys do not change, only the wrapping does. Nor do the digests of sealed addresses:
+the lookup key (``instance_keys``) is re-wrapped like a data key, never replaced. Old
+keys stay in the file until ``--drop-old`` after a complete pass, so a rotation killed
+midway loses nothing, and running it again finishes it (``meta.key_rotation`` names the
+key it was rotating to)::
 
     dozor privacy rotate-key             # new primary key, everything re-sealed
     dozor privacy rotate-key --drop-old  # the same, then only the new key is kept
@@ -43,13 +45,17 @@ class Rotation:
         return sum(self.resealed.values())
 
 
+# Keys wrapped by the instance key (a bare token, no prefix): the data keys and the lookup key.
+WRAPPED = [(t.data_keys, "org_id", "wrapped"), (t.instance_keys, "name", "wrapped")]
+
+
 def sealed_columns() -> list[tuple[Table, str, str]]:
     """(table, primary key, column) of every column of a sealing type, and the wrapped
     data keys: found from the tables, so a new sealed column is rotated too."""
     found = [(table, next(iter(table.primary_key.columns)).name, c.name)
              for table in t.metadata.sorted_tables if len(table.primary_key.columns) == 1
              for c in table.columns if isinstance(c.type, SEALED_TYPES)]
-    return [*found, (t.data_keys, "org_id", "wrapped")]
+    return [*found, *WRAPPED]
 
 
 async def rotate(database: AsyncEngine, settings: Settings, *, drop_old: bool = False,
@@ -107,8 +113,9 @@ async def reseal(database: AsyncEngine, ring: keys.Keyring,
                 if after is not None:
                     query = query.where(raw.c[key] > after)
                 rows = (await connection.execute(query.order_by(raw.c[key]).limit(BATCH))).all()
+                wrapped = any(source is w for w, _, _ in WRAPPED)
                 for row_key, value in rows:
-                    if (new := _resealed(ring, value, wrapped=source is t.data_keys)) is not None:
+                    if (new := _resealed(ring, value, wrapped=wrapped)) is not None:
                         await connection.execute(update(raw).where(raw.c[key] == row_key)
                                                  .values({name: new}))
                         done[f"{source.name}.{name}"] = done.get(f"{source.name}.{name}", 0) + 1

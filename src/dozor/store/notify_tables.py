@@ -51,7 +51,9 @@ contact_points = Table(
     Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
     Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("address", String(500), nullable=False),  # normalised by notify.points
+    # Normalised by notify.points, then sealed; SQL finds and compares it by its digest.
+    Column("address", PersonalText, nullable=False),
+    Column("address_digest", String(64), nullable=False),  # keys.digest(kind, address)
     Column("secret", SealedText),  # webhook signing secret
     Column("priority", SmallInteger, nullable=False, default=0),  # failover order
     Column("events", JSON, nullable=False),  # ["down", "up", ...]
@@ -65,8 +67,8 @@ contact_points = Table(
     Column("unsubscribe_token", String(64), nullable=False, unique=True),
     _version(),
     _created(),
-    UniqueConstraint("org_id", "kind", "address"),
-    Index("ix_contact_points_kind_address", "kind", "address"),
+    UniqueConstraint("org_id", "kind", "address_digest"),
+    Index("ix_contact_points_kind_address_digest", "kind", "address_digest"),
     sqlite_autoincrement=True,
 )
 

@@ -41,17 +41,22 @@ def _hash(token: str) -> str:
 
 async def request(conn: AsyncConnection, page_id: int, email: str, language: str,
                   now: datetime) -> Pending | None:
-    """Start (or restart) a subscription of ``email``; None when it is confirmed already."""
+    """Start (or restart) a subscription of ``email`` (normalised); None when it is
+    confirmed already."""
     token = secrets.token_urlsafe(32)
+    digest = await keys.digest_of(conn, "email", email)
     row = (await conn.execute(select(s.id, s.confirmed_at).where(
-        s.page_id == page_id, s.email == email))).first()
+        s.page_id == page_id, s.email_digest == digest))).first()
     if row is not None and row.confirmed_at is not None:
         return None
     fields = {"confirm_hash": _hash(token), "requested_at": now, "language": language,
               "unsubscribed_at": None}  # asking again undoes an unsubscribing
     if row is None:
+        org_id = (await conn.execute(select(status_pages.c.org_id).where(
+            status_pages.c.id == page_id))).scalar_one()
         subscriber_id = (await conn.execute(status_subscribers.insert().values(
-            page_id=page_id, email=email, unsubscribe_token=secrets.token_urlsafe(24),
+            page_id=page_id, email=await keys.personal(conn, org_id, email),
+            email_digest=digest, unsubscribe_token=secrets.token_urlsafe(24),
             created_at=now, **fields).returning(s.id))).scalar_one()
     else:
         subscriber_id = row.id

@@ -88,7 +88,9 @@ status_subscribers = Table(
     "status_subscribers", metadata,
     Column("id", Integer, primary_key=True),
     Column("page_id", ForeignKey("status_pages.id", ondelete="CASCADE"), nullable=False),
-    Column("email", String(320), nullable=False),  # as normalised by email-validator
+    # As normalised by email-validator, then sealed with the page's account's data key.
+    Column("email", PersonalText, nullable=False),
+    Column("email_digest", String(64), nullable=False),  # keys.digest("email", email)
     Column("language", String(8), nullable=False),
     Column("confirm_hash", String(64)),  # SHA-256 of the link's token, until it is used
     Column("requested_at", UTCDateTime, nullable=False),  # of the latest link
@@ -98,7 +100,7 @@ status_subscribers = Table(
     Column("unsubscribe_token", String(64), nullable=False, unique=True),
     Column("unsubscribed_at", UTCDateTime),
     _created(),
-    UniqueConstraint("page_id", "email"),
+    UniqueConstraint("page_id", "email_digest"),
     Index("ix_status_subscribers_confirm", "confirm_hash"),
     sqlite_autoincrement=True,
 )

@@ -94,6 +94,16 @@ data_keys = Table(
     _created(),
 )
 
+# Keys of the whole installation (migration 0016), wrapped by the instance key like the
+# data keys: ``lookup`` keys the digests that let SQL find and compare sealed addresses
+# (``privacy.keys.digest``). Rotation re-wraps them; the keys themselves never change.
+instance_keys = Table(
+    "instance_keys", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("wrapped", Text, nullable=False),
+    _created(),
+)
+
 locations = Table(
     "locations", metadata,
     Column("id", Integer, primary_key=True),  # INTEGER: SQLite only autoincrements that
