@@ -39,6 +39,7 @@ bench: $(BIN)/dozor
 	$(BIN)/python -m bench.notify
 	$(BIN)/python -m bench.ping
 	$(BIN)/python -m bench.dashboard
+	$(BIN)/python -m bench.erasure
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache test-artifacts
