@@ -1,6 +1,9 @@
 """The server's side of remote probes on both databases: probe tokens, the monitors a
 probe is given, and the results it delivers, stored under its location exactly once."""
 
+# Fixtures come from tests/api and tests/engine: test parameters take their names.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
