@@ -37,7 +37,10 @@ from tests.probe.server_helpers import (
 )
 
 MONITORS, RESULTS = "/probe/v1/monitors", "/probe/v1/results"
-NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
+
+
+def now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
 
 
 async def test_a_probe_token_works_until_revoked_and_opens_nothing_else(
@@ -106,10 +109,11 @@ def item_version(answer: httpx.Response) -> str:
 async def test_results_are_stored_under_the_probes_location_once(
         client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
     token = await add_probe(database_url, "fra-1", "fra")
+    at = now_ms()
     shop = await add_monitor(client, owner.headers, "shop", locations=["fra"])
     other = await add_monitor(client, owner.headers, "other", locations=["waw"])
-    batch = {"results": [result(shop, NOW_MS - 60_000), result(shop, NOW_MS - 2_000, ok=False),
-                         result(other, NOW_MS - 1_000), result(999_999, NOW_MS - 1_000)],
+    batch = {"results": [result(shop, at - 60_000), result(shop, at - 2_000, ok=False),
+                         result(other, at - 1_000), result(999_999, at - 1_000)],
              "dropped": 3, "version": "0.9.0"}
     first = await client.post(RESULTS, headers=bearer(token), json=batch)
     assert first.status_code == 200, first.text
@@ -120,12 +124,12 @@ async def test_results_are_stored_under_the_probes_location_once(
     fra = await location_id(database_url, "fra")
     stored = await _results(database_url)
     assert [(r.monitor_id, r.at, r.location_id, r.status) for r in stored] == [
-        (shop, NOW_MS - 60_000, fra, 1), (shop, NOW_MS - 2_000, fra, 0)]
+        (shop, at - 60_000, fra, 1), (shop, at - 2_000, fra, 0)]
     assert stored[0].latency_ms == 12 and stored[0].detail is None
     assert stored[1].error == 3 and "connection refused" in stored[1].detail
     probe = await _probe(database_url)
     assert (probe.last_version, probe.dropped) == ("0.9.0", 3)
-    assert probe.last_result_at == datetime.fromtimestamp((NOW_MS - 1_000) / 1000, UTC)
+    assert probe.last_result_at == datetime.fromtimestamp((at - 1_000) / 1000, UTC)
     assert 1_000 <= probe.last_lag_ms < 60_000
     assert probe.last_seen_at > datetime.now(UTC) - timedelta(minutes=1)
     # Over the API, the owner reads them with their location.
@@ -136,16 +140,17 @@ async def test_results_are_stored_under_the_probes_location_once(
 async def test_a_bad_field_is_named_and_nothing_is_stored(
         client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
     token = await add_probe(database_url, "fra-1", "fra")
+    at = now_ms()
     shop = await add_monitor(client, owner.headers, "shop", locations=["fra"])
-    good = result(shop, NOW_MS)
+    good = result(shop, at)
     cases: list[tuple[Any, str]] = [
         ({"results": [good, result(shop, -1)], "dropped": 0}, "results.1.at_ms"),
-        ({"results": [good, result(shop, NOW_MS, colour="red")], "dropped": 0},
+        ({"results": [good, result(shop, at, colour="red")], "dropped": 0},
          "results.1.colour"),
         ({"results": [good], "dropped": -1}, "dropped"),
         ({"results": [good]}, "dropped"),
         ({"results": [result(shop, 2**60)], "dropped": 0}, "results.0.at_ms"),
-        ({"results": [result(shop, NOW_MS, latency_ms=1e300)], "dropped": 0},
+        ({"results": [result(shop, at, latency_ms=1e300)], "dropped": 0},
          "results.0.latency_ms"),
         ({"results": [good] * 5_001, "dropped": 0}, "results"),
     ]
@@ -165,8 +170,9 @@ async def test_a_bad_field_is_named_and_nothing_is_stored(
 async def test_the_rollup_job_rolls_up_a_probes_results_per_location(
         client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
     token = await add_probe(database_url, "fra-1", "fra")
+    at = now_ms()
     shop = await add_monitor(client, owner.headers, "shop", locations=["fra"])
-    hour_ms = (NOW_MS // 3_600_000 - 3) * 3_600_000  # an hour that ended
+    hour_ms = (at // 3_600_000 - 3) * 3_600_000  # an hour that ended
     batch = [result(shop, hour_ms + i * 60_000, ok=i % 4 != 0) for i in range(8)]
     posted = await client.post(RESULTS, headers=bearer(token),
                                json={"results": batch, "dropped": 0})
