@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from dozor.validation import Duration
+from dozor.validation import LOCATION_PATTERN, Duration
 
 PREFIX = "DOZOR_"
 DATABASES = ("sqlite", "postgresql", "postgres")
@@ -61,7 +61,7 @@ class Settings(BaseModel):
         "organisations' data keys (Fernet keys, newest first, separated by commas). Empty: "
         "the key file <data_dir>/instance.key, created on first start.")
 
-    location: str = Field("local", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    location: str = Field("local", min_length=1, max_length=64, pattern=LOCATION_PATTERN)
     user_agent: str = "Dozor/0.1 (uptime monitor)"
     rdap_bootstrap_url: str = Field(
         "https://data.iana.org/rdap/dns.json",

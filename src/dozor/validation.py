@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
 
 from dozor.core.durations import format_duration, parse_duration
 
@@ -40,3 +40,8 @@ def _one_line(value: str) -> str:
 Label = Annotated[str, AfterValidator(_one_line)]
 """A name or tag: one line without control characters (PostgreSQL refuses NUL in text,
 and a line break in a name would forge lines in alerts and logs)."""
+
+
+LOCATION_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+LocationName = Annotated[str, Field(min_length=1, max_length=64, pattern=LOCATION_PATTERN)]
+"""Where checks run from: the ``location`` setting of a server, or a probe's location."""

@@ -25,6 +25,7 @@ from dozor.api import (
     plain_text,
     points,
     policies,
+    probes,
     problems,
     status_notes,
     status_pages,
@@ -44,6 +45,7 @@ def install(app: FastAPI) -> None:
                    account_retention):
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(probes.router)  # /probe/v1: probe tokens only, no user's
     password_page.add_routes(app)
 
     @app.get("/api/docs", include_in_schema=False)

@@ -98,10 +98,10 @@ async def authenticate(connection: AsyncConnection, request: Request) -> Princip
 
 def presented_token(request: Request) -> str | None:
     """The token a request carries: a bearer token, else the session cookie."""
-    return _bearer(request) or request.cookies.get(SESSION_COOKIE)
+    return bearer_token(request) or request.cookies.get(SESSION_COOKIE)
 
 
-def _bearer(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None

@@ -28,14 +28,16 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
-from dozor.checks import CheckConfig, get_check
+from dozor.checks import CheckConfig, get_check, receives_pings
 from dozor.core.durations import format_duration
-from dozor.validation import Duration, Label
+from dozor.validation import Duration, Label, LocationName
 
 Path = tuple[str | int, ...]
+MAX_LOCATIONS = 16
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class MonitorFields(_Spec):
     recover_after: int = Field(1, ge=1, le=50)
     tags: list[Annotated[Label, Field(min_length=1, max_length=64)]] = []
     paused: bool = False
+    # Where it is checked from (a server's `location` setting, a probe's location);
+    # None: the server's own location only.
+    locations: list[LocationName] | None = Field(None, min_length=1, max_length=MAX_LOCATIONS)
 
     @model_validator(mode="after")
     def _timings_fit(self) -> MonitorFields:
@@ -87,6 +92,13 @@ class MonitorFields(_Spec):
         ):
             raise ValueError("timeout must be between 100ms and the interval")
         return self
+
+    @field_validator("locations")
+    @classmethod
+    def _each_once(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("name each location once")
+        return value
 
 
 def default_retry_interval(interval: timedelta) -> timedelta:
@@ -144,6 +156,7 @@ class MonitorSpec:
             "recover_after": self.fields.recover_after,
             "tags": sorted(set(self.fields.tags)),
             "paused": self.fields.paused,
+            "locations": sorted(self.fields.locations) if self.fields.locations else None,
         }
 
 
@@ -164,6 +177,9 @@ def parse_monitor(data: object) -> MonitorSpec:
             problems.append(Problem(("kind",), str(error.args[0])))
         else:
             config = _validate(config_class, rest, problems)
+            if fields is not None and fields.locations and receives_pings(kind):
+                problems.append(Problem(("locations",), "a heartbeat monitor is pushed to, "
+                                        "not checked from locations"))
     if problems or fields is None or config is None:
         raise SpecError(problems or [Problem((), "invalid monitor")])
     return MonitorSpec(fields, config)
@@ -176,6 +192,7 @@ def spec_from_row(row: Any) -> MonitorSpec:
         retry_interval=timedelta(milliseconds=row.retry_interval_ms),
         timeout=timedelta(milliseconds=row.timeout_ms), confirm_after=row.confirm_after,
         recover_after=row.recover_after, tags=list(row.tags), paused=row.paused,
+        locations=list(row.locations) if row.locations else None,
     )
     return MonitorSpec(fields, get_check(row.kind).Config.model_validate(row.config))
 
@@ -198,6 +215,8 @@ def spec_to_mapping(spec: MonitorSpec) -> dict[str, Any]:
         out["tags"] = sorted(set(fields.tags))
     if fields.paused:
         out["paused"] = True
+    if fields.locations:
+        out["locations"] = sorted(fields.locations)
     return out
 
 

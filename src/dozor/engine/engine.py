@@ -35,8 +35,8 @@ from dozor.outbound import AddressPolicy, Outbound
 from dozor.privacy import retention
 from dozor.settings import Settings
 from dozor.store import monitors as store
+from dozor.store import probes as store_probes
 from dozor.store import tables as t
-from dozor.store.upsert import insert_missing
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 30.0  # seconds the writer gets to store what is queued when stopping
@@ -142,7 +142,11 @@ class Engine:
             first = self._revision < 0
             rows = await store.monitors_to_run(connection, since_revision=None if first
                                                else self._revision)
-            present = await store.monitor_ids(connection)
+            # A monitor assigned only to other locations is held like a removed one.
+            elsewhere = {r.id for r in rows
+                         if not store.checked_here(r.locations, self.settings.location)}
+            rows = [r for r in rows if r.id not in elsewhere]
+            present = await store.monitor_ids(connection) - elsewhere
             states = await _load_states(connection, [r.id for r in rows if r.id not in
                                                      self.monitors], everything=first)
             windows = await store.list_maintenance(connection)
@@ -254,11 +258,8 @@ class Engine:
 
 async def ensure_location(database: AsyncEngine, name: str) -> int:
     """The id of a location, created on first use."""
-    query = select(t.locations.c.id).where(t.locations.c.name == name)
     async with database.begin() as connection:
-        await insert_missing(connection, t.locations,
-                             {"name": name, "created_at": datetime.now(UTC)})
-        return int(await connection.scalar(query) or 0)
+        return await store_probes.ensure_location(connection, name, datetime.now(UTC))
 
 
 async def _load_states(connection: Any, ids: list[int], everything: bool) -> dict[int, Any]:

@@ -55,11 +55,9 @@ class Evaluator:
             tracker = _apply(suspend(tracker, MonitorState.MAINTENANCE, at), transitions)
         elif not inside and tracker.state is MonitorState.MAINTENANCE:
             tracker = _apply(resume(tracker, at), transitions)
-        if tracker.state is MonitorState.MAINTENANCE:
-            status = ResultStatus.MAINTENANCE
-        else:
+        if tracker.state is not MonitorState.MAINTENANCE:
             tracker = _apply(observe(tracker, outcome.ok, at, monitor.policy), transitions)
-            status = ResultStatus.UP if outcome.ok else ResultStatus.DOWN
+        status = result_status(outcome.ok, tracker.state is MonitorState.MAINTENANCE)
         self.trackers[monitor.id] = tracker
         return Observation(monitor, at, tracker, outcome, status, transitions)
 
@@ -78,6 +76,18 @@ class Evaluator:
         if self.state(monitor.id) is MonitorState.PENDING:
             return monitor.retry_interval
         return monitor.interval
+
+
+def result_status(ok: bool, maintenance: bool) -> ResultStatus:
+    """How a result is stored: measured inside maintenance (left out of uptime), else
+    up or down. Results from probes are stored by the same rule (``api.probes``).
+
+    >>> result_status(False, maintenance=True).name, result_status(True, False).name
+    ('MAINTENANCE', 'UP')
+    """
+    if maintenance:
+        return ResultStatus.MAINTENANCE
+    return ResultStatus.UP if ok else ResultStatus.DOWN
 
 
 def _apply(step: tuple[Tracker, Transition | None], transitions: list[Transition]) -> Tracker:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dozor.core import phases
+from dozor.core.types import Outcome, ResultStatus
 from dozor.engine.evaluator import Observation
 from dozor.engine.transitions import Listener, StateChange, record_transitions
 from dozor.store import tables as t
@@ -172,16 +173,8 @@ class ResultWriter:
 
     def _result_row(self, o: Observation) -> dict[str, Any]:
         assert o.outcome is not None and o.status is not None
-        outcome = o.outcome
-        detail = None
-        if not outcome.ok or o.transitions:
-            detail = json.dumps({"message": outcome.message, "phases": outcome.phases,
-                                 **outcome.details}, default=str, separators=(",", ":"))
-        latency = round(outcome.latency_ms) if outcome.latency_ms is not None else None
-        return {"monitor_id": o.monitor.id, "at": o.at_ms, "location_id": self.location_id,
-                "status": int(o.status), "latency_ms": latency,
-                "error": int(outcome.error) if outcome.error else None, "detail": detail,
-                "phases": phases.pack(outcome.phases)}
+        return result_row(o.monitor.id, o.at_ms, self.location_id, o.status, o.outcome,
+                          changed_state=bool(o.transitions))
 
     async def _save_states(self, connection: AsyncConnection, batch: Sequence[Observation],
                            incidents: dict[int, int | None]) -> None:
@@ -204,6 +197,20 @@ class ResultWriter:
         for rows in (rows_checked, rows_state):
             if rows:
                 await connection.execute(_state_update(rows[0]), rows)
+
+
+def result_row(monitor_id: int, at_ms: int, location_id: int, status: ResultStatus,
+               outcome: Outcome, changed_state: bool = False) -> dict[str, Any]:
+    """A ``results`` row, whoever measured it (this server's engine, or a probe)."""
+    detail = None
+    if not outcome.ok or changed_state:  # details only where someone will look
+        detail = json.dumps({"message": outcome.message, "phases": outcome.phases,
+                             **outcome.details}, default=str, separators=(",", ":"))
+    latency = round(outcome.latency_ms) if outcome.latency_ms is not None else None
+    return {"monitor_id": monitor_id, "at": at_ms, "location_id": location_id,
+            "status": int(status), "latency_ms": latency,
+            "error": int(outcome.error) if outcome.error else None, "detail": detail,
+            "phases": phases.pack(outcome.phases)}
 
 
 def _state_values(o: Observation) -> dict[str, Any]:

@@ -33,6 +33,8 @@ ACTIONS = frozenset({
     "status_page_deleted",
     # The operator's acts on an organisation (``dozor orgs``): no user, so recorded here.
     "plan_changed", "sms_credits_changed",
+    # The operator's remote probes (``dozor probes``): no organisation's.
+    "probe_added", "probe_revoked",
 })
 
 

@@ -98,6 +98,7 @@ NOT_EXPORTED = {
     "notify_channels": "the operator's provider accounts and their credentials",
     "data_keys": "key material: the account's data key, wrapped by the instance key",
     "instance_keys": "the installation's key material (the lookup key), wrapped",
+    "probes": "the operator's remote checking agents, shared by every organisation",
 }
 REDACTED = {
     "users": {"password_hash", "totp_secret"},

@@ -68,6 +68,16 @@ async def monitors_to_run(connection: AsyncConnection, since_revision: int | Non
     return (await connection.execute(query)).all()
 
 
+def checked_here(locations: Sequence[str] | None, location: str) -> bool:
+    """Whether a server at ``location`` checks a monitor with these ``locations`` (NULL:
+    the server's own location, wherever that is). Probes get only monitors naming theirs.
+
+    >>> checked_here(None, "local"), checked_here(["fra", "waw"], "local")
+    (True, False)
+    """
+    return locations is None or location in locations
+
+
 async def monitor_ids(connection: AsyncConnection) -> set[int]:
     return set((await connection.execute(select(monitors.c.id))).scalars())
 

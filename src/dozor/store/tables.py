@@ -111,6 +111,26 @@ locations = Table(
     _created(),
 )
 
+# Remote probes (migration 0017): agents that check the monitors assigned to their
+# location and send the results (``api.probes``). The token is kept as SHA-256, as API
+# tokens are; the rest is what the probe last reported, for ``dozor probes list``.
+probes = Table(
+    "probes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("location_id", ForeignKey("locations.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # shown in lists to tell tokens apart
+    _created(),
+    Column("revoked_at", UTCDateTime),
+    Column("last_seen_at", UTCDateTime),
+    Column("last_version", String(64)),
+    Column("last_result_at", UTCDateTime),  # the newest result it delivered was taken then
+    Column("dropped", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("last_lag_ms", BigInteger),  # its last request's time minus that newest result's
+    sqlite_autoincrement=True,
+)
+
 monitors = Table(
     "monitors", metadata,
     Column("id", Integer, primary_key=True),
@@ -130,6 +150,8 @@ monitors = Table(
     Column("revision", BigInteger, nullable=False),
     _created(),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The location names that check it (migration 0017); NULL: the server's own only.
+    Column("locations", JSON(none_as_null=True)),
     UniqueConstraint("org_id", "name"),
     # Never reuse an id: results, incidents and in-memory state are keyed by it.
     sqlite_autoincrement=True,

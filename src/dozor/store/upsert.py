@@ -42,3 +42,15 @@ async def insert_missing(connection: AsyncConnection, table: Table, row: dict[st
     result = await connection.execute(dialect.insert(table).values(**row)
                                       .on_conflict_do_nothing())
     return result.rowcount == 1
+
+
+async def insert_missing_rows(connection: AsyncConnection, table: Table,
+                              rows: Sequence[dict[str, Any]]) -> int:
+    """Insert those of ``rows`` whose keys are not stored yet (nor earlier in ``rows``);
+    how many were inserted. One statement per thousand rows on both backends."""
+    if not rows:
+        return 0
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = (dialect.insert(table).on_conflict_do_nothing()
+                 .returning(*table.primary_key.columns))
+    return len((await connection.execute(statement, list(rows))).all())

@@ -1,0 +1,85 @@
+"""Remote probes as stored: their tokens (hashed), locations and last reports, and the
+monitors assigned to a location.
+
+A probe is the operator's, not an organisation's: it checks whichever monitors name its
+location in ``locations``, for every organisation (``api.probes`` serves them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dozor.checks import receives_pings
+from dozor.store import tables as t
+from dozor.store.upsert import insert_missing
+
+p = t.probes.c
+
+
+async def ensure_location(connection: AsyncConnection, name: str, now: datetime) -> int:
+    """The id of a location, created on first use."""
+    await insert_missing(connection, t.locations, {"name": name, "created_at": now})
+    found = await connection.scalar(select(t.locations.c.id).where(t.locations.c.name == name))
+    return int(found or 0)
+
+
+async def create_probe(connection: AsyncConnection, name: str, location: str,
+                       token_hash: str, prefix: str, now: datetime) -> int:
+    location_id = await ensure_location(connection, location, now)
+    return int((await connection.execute(insert(t.probes).values(
+        name=name, location_id=location_id, token_hash=token_hash, prefix=prefix,
+        created_at=now, dropped=0).returning(p.id))).scalar_one())
+
+
+async def find_probe(connection: AsyncConnection, name: str) -> Row[Any] | None:
+    return (await connection.execute(select(t.probes).where(p.name == name))).first()
+
+
+async def revoke_probe(connection: AsyncConnection, probe_id: int, now: datetime) -> None:
+    await connection.execute(update(t.probes).where(p.id == probe_id, p.revoked_at.is_(None))
+                             .values(revoked_at=now))
+
+
+async def list_probes(connection: AsyncConnection) -> Sequence[Row[Any]]:
+    """Every probe with its location's name, by name."""
+    return (await connection.execute(
+        select(t.probes, t.locations.c.name.label("location"))
+        .join(t.locations, t.locations.c.id == p.location_id).order_by(p.name))).all()
+
+
+async def probe_by_token_hash(connection: AsyncConnection, token_hash: str) -> Row[Any] | None:
+    """The probe holding this token, with its location's name; None if unknown or revoked."""
+    return (await connection.execute(
+        select(t.probes, t.locations.c.name.label("location"))
+        .join(t.locations, t.locations.c.id == p.location_id)
+        .where(p.token_hash == token_hash, p.revoked_at.is_(None)))).first()
+
+
+async def assigned_monitors(connection: AsyncConnection, location: str, *,
+                            runnable: bool = True) -> list[Row[Any]]:
+    """The monitors a probe at ``location`` checks: those naming it in ``locations``,
+    but no heartbeat (pushed to, not checked). ``runnable``: only those to run now (not
+    paused, their organisation not restricted); otherwise also those, with ``restricted``.
+    """
+    m = t.monitors.c
+    restricted = t.organizations.c.restricted_at.is_not(None).label("restricted")
+    query = (select(t.monitors, restricted)
+             .join(t.organizations, t.organizations.c.id == m.org_id)
+             .where(m.locations.is_not(None)).order_by(m.id))
+    if runnable:
+        query = query.where(m.paused.is_(False), t.organizations.c.restricted_at.is_(None))
+    rows = (await connection.execute(query)).all()
+    return [row for row in rows if location in row.locations and not receives_pings(row.kind)]
+
+
+async def record_contact(connection: AsyncConnection, probe_id: int, now: datetime,
+                         **report: Any) -> None:
+    """Note that the probe was heard from, with what it reported (``dropped``,
+    ``last_version``, ``last_result_at``, ``last_lag_ms``: those it sent)."""
+    await connection.execute(update(t.probes).where(p.id == probe_id)
+                             .values(last_seen_at=now, **report))
