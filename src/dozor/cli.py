@@ -346,9 +346,10 @@ def _duration(value: timedelta) -> str:
 
 
 def _add_notify_commands() -> None:
-    from dozor import cli_notify, cli_orgs, cli_privacy
+    from dozor import cli_notify, cli_orgs, cli_privacy, cli_probe
 
-    for group in (*cli_notify.GROUPS, *cli_orgs.GROUPS, *cli_privacy.GROUPS):
+    for group in (*cli_notify.GROUPS, *cli_orgs.GROUPS, *cli_privacy.GROUPS,
+                  *cli_probe.GROUPS):
         main.add_command(group)
 
 
