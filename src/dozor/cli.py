@@ -346,10 +346,10 @@ def _duration(value: timedelta) -> str:
 
 
 def _add_notify_commands() -> None:
-    from dozor import cli_notify, cli_orgs, cli_privacy, cli_probes
+    from dozor import cli_notify, cli_orgs, cli_privacy, cli_probe, cli_probes
 
     for group in (*cli_notify.GROUPS, *cli_orgs.GROUPS, *cli_privacy.GROUPS,
-                  *cli_probes.GROUPS):
+                  *cli_probe.GROUPS, *cli_probes.GROUPS):
         main.add_command(group)
 
 

@@ -99,6 +99,12 @@ class Settings(BaseModel):
         timedelta(days=365), description="Messages (the delivery log and texts), after "
         "they were sent or given up.")
 
+    # `dozor probe` (a remote probe): its server, its token, how often it asks for changes.
+    probe_server: str = Field("", description="The Dozor server a probe reports to.")
+    probe_token: SecretStr = Field(SecretStr(""), description="The probe's token.")
+    probe_sync_interval: Duration = Field(
+        timedelta(seconds=5), description="How often a probe asks for changed monitors.")
+
     @field_validator("signup", mode="before")
     @classmethod
     def _true_or_false(cls, value: object) -> object:

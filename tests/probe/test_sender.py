@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from dozor import __version__
 from dozor.probe.buffer import ResultBuffer
 from dozor.probe.sender import Backoff, NotDelivered, Sender
 from dozor.probe.wire import ProbeResult
@@ -37,6 +38,7 @@ async def test_a_batch_leaves_only_once_the_server_stored_it(tmp_path: Path) -> 
         bodies = [json.loads(r.body) for r in server.requests]
         assert [len(b["results"]) for b in bodies] == [3, 3, 2]
         assert bodies[0]["results"] == bodies[1]["results"]  # the refused batch again
+        assert bodies[0]["version"] == __version__ and bodies[0]["dropped"] == 0
         assert server.requests[-1].headers["Authorization"] == "Bearer dzp_secret"
         assert buffer.size == 0 and sender.delivered == 5
     await buffer.close()

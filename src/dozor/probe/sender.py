@@ -2,8 +2,9 @@
 leaves the buffer only when the server has answered that it stored it.
 
 The protocol (the server's side is ``api.probes``): ``POST <server>/probe/v1/results``
-with the probe's bearer token and ``{"results": [...], "dropped": n}`` (``dropped``: what
-the buffer had to make room for, so the server can show the gap); ``200`` means every
+with the probe's bearer token and ``{"results": [...], "dropped": n, "version": v}``
+(``dropped``: what the buffer had to make room for, so the server can show the gap;
+``version``: this Dozor's, so the server can show which probes lag); ``200`` means every
 result of the batch is stored (a result the server already held counts as stored). Any
 other answer, or none, leaves the batch where it was; the next try waits longer (1 s
 doubling to a minute, with jitter), so a server coming back is not hit by every probe at
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from dozor import __version__
 from dozor.probe.buffer import ResultBuffer
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,12 @@ class Backoff:
     def reset(self) -> None:
         self.failures = 0
 
+    @property
+    def worth_telling(self) -> bool:
+        """Whether to log this failure: the first, the tenth, then every hundredth (a
+        server away for a day must not fill the log)."""
+        return self.failures in (1, 10) or self.failures % 100 == 0
+
 
 class Sender:
     def __init__(self, buffer: ResultBuffer, session: aiohttp.ClientSession, server: str,
@@ -60,6 +68,9 @@ class Sender:
         self.batch = batch
         self.backoff = backoff or Backoff()
         self.wake = asyncio.Event()  # set when results are added
+        # Held while a batch is on its way: whoever stops the sender takes it first, so a
+        # batch the server stored is not cut off before it leaves the buffer (and sent again).
+        self.sending = asyncio.Lock()
         self.delivered = 0
 
     async def send_once(self) -> int:
@@ -69,7 +80,7 @@ class Sender:
         if not waiting:
             return 0
         body = {"results": [r.model_dump(mode="json") for _, r in waiting],
-                "dropped": self.buffer.dropped}
+                "dropped": self.buffer.dropped, "version": __version__}
         try:
             async with self.session.post(self.url, json=body, headers=self.headers) as answer:
                 if answer.status != 200:
@@ -85,10 +96,11 @@ class Sender:
         """Deliver while there is anything to deliver; then wait to be woken."""
         while True:
             try:
-                sent = await self.send_once()
+                async with self.sending:
+                    sent = await self.send_once()
             except NotDelivered as error:
                 wait = self.backoff.next_wait()
-                if self.backoff.failures in (1, 10) or self.backoff.failures % 100 == 0:
+                if self.backoff.worth_telling:
                     log.warning("%s; %d results wait (next try in %.0f s)", error,
                                 self.buffer.size, wait)
                 await asyncio.sleep(wait)
