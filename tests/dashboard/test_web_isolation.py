@@ -79,8 +79,8 @@ def page_routes(app: FastAPI) -> list[tuple[str, str]]:
             if isinstance(route, APIRoute):
                 found.append(route)
             elif hasattr(route, "original_router"):  # an included router (FastAPI 0.12x+)
-                if route.original_router.prefix.startswith("/api"):
-                    continue  # the API: tests/api/test_isolation.py walks it
+                if route.original_router.prefix.startswith(("/api", "/probe")):
+                    continue  # the APIs: tests/api/test_isolation.py and tests/probe walk them
                 assert not route.original_router.prefix, "a prefixed router: walk its prefix"
                 found += flat(route.original_router.routes)
         return found
