@@ -41,7 +41,7 @@ async def list_monitors(caller: Caller, conn: Connection, limit: Limit = 100,
     after = paging.decode(cursor) or 0
     m, s = t.monitors.c, t.monitor_state.c
     query = (select(t.monitors, s.state, s.since, s.last_checked_at, s.last_latency_ms,
-                    s.last_message, s.incident_id)
+                    s.last_message, s.incident_id, s.regional)
              .join(t.monitor_state, s.monitor_id == m.id)
              .where(m.org_id == caller.org_id, m.id > after).order_by(m.id).limit(limit + 1))
     if state:
@@ -216,7 +216,7 @@ async def _row(conn: AsyncConnection, caller: Principal, monitor_id: int) -> Any
     m, s = t.monitors.c, t.monitor_state.c
     row = (await conn.execute(
         select(t.monitors, s.state, s.since, s.last_checked_at, s.last_latency_ms,
-               s.last_message, s.incident_id)
+               s.last_message, s.incident_id, s.regional)
         .join(t.monitor_state, s.monitor_id == m.id)
         .where(m.id == monitor_id, m.org_id == caller.org_id))).first()
     # Another organisation's monitor, or one beyond a sub-account's tags, is as absent as
@@ -233,6 +233,8 @@ def _view(row: Any) -> dict[str, Any]:
             "last_checked_at": row.last_checked_at.isoformat() if row.last_checked_at else None,
             "last_latency_ms": row.last_latency_ms, "last_message": row.last_message,
             "open_incident_id": row.incident_id,
+            # Locations seeing it down, too few to confirm an outage (core.quorum).
+            "regional": row.regional,
             "push_path": f"/ping/{row.push_token}" if row.push_token else None}
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
@@ -78,6 +78,8 @@ class MonitorFields(_Spec):
     # Where it is checked from (a server's `location` setting, a probe's location);
     # None: the server's own location only.
     locations: list[LocationName] | None = Field(None, min_length=1, max_length=MAX_LOCATIONS)
+    # How many of them confirm an outage (core.quorum); None: a majority.
+    confirm_locations: Annotated[int, Field(strict=True)] | Literal["all"] | None = None
 
     @model_validator(mode="after")
     def _timings_fit(self) -> MonitorFields:
@@ -157,6 +159,7 @@ class MonitorSpec:
             "tags": sorted(set(self.fields.tags)),
             "paused": self.fields.paused,
             "locations": sorted(self.fields.locations) if self.fields.locations else None,
+            "confirm_locations": self.fields.confirm_locations,
         }
 
 
@@ -180,9 +183,30 @@ def parse_monitor(data: object) -> MonitorSpec:
             if fields is not None and fields.locations and receives_pings(kind):
                 problems.append(Problem(("locations",), "a heartbeat monitor is pushed to, "
                                         "not checked from locations"))
+    if fields is not None:
+        problems.extend(_quorum_problems(fields))
     if problems or fields is None or config is None:
         raise SpecError(problems or [Problem((), "invalid monitor")])
     return MonitorSpec(fields, config)
+
+
+def _quorum_problems(fields: MonitorFields) -> list[Problem]:
+    """confirm-locations needs two locations or more, and at most as many as there are.
+
+    >>> _quorum_problems(MonitorFields(name="n", kind="http", locations=["a"],
+    ...                                confirm_locations="all"))[0].message
+    'needs locations: with 2 or more locations'
+    """
+    rule, count = fields.confirm_locations, len(fields.locations or ())
+    if rule is None:
+        return []
+    where = ("confirm-locations",)
+    if count < 2:
+        return [Problem(where, "needs locations: with 2 or more locations")]
+    if rule != "all" and not 1 <= rule <= count:
+        return [Problem(where, f"must be between 1 and the number of locations ({count}), "
+                        "or all")]
+    return []
 
 
 def spec_from_row(row: Any) -> MonitorSpec:
@@ -193,6 +217,7 @@ def spec_from_row(row: Any) -> MonitorSpec:
         timeout=timedelta(milliseconds=row.timeout_ms), confirm_after=row.confirm_after,
         recover_after=row.recover_after, tags=list(row.tags), paused=row.paused,
         locations=list(row.locations) if row.locations else None,
+        confirm_locations=row.confirm_locations,
     )
     return MonitorSpec(fields, get_check(row.kind).Config.model_validate(row.config))
 
@@ -217,6 +242,8 @@ def spec_to_mapping(spec: MonitorSpec) -> dict[str, Any]:
         out["paused"] = True
     if fields.locations:
         out["locations"] = sorted(fields.locations)
+    if fields.confirm_locations is not None:
+        out["confirm-locations"] = fields.confirm_locations
     return out
 
 

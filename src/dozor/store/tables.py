@@ -152,6 +152,9 @@ monitors = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # The location names that check it (migration 0017); NULL: the server's own only.
     Column("locations", JSON(none_as_null=True)),
+    # How many locations confirm an outage: a number, "all", or NULL for a majority
+    # (migration 0018, core.quorum).
+    Column("confirm_locations", JSON(none_as_null=True)),
     UniqueConstraint("org_id", "name"),
     # Never reuse an id: results, incidents and in-memory state are keyed by it.
     sqlite_autoincrement=True,
@@ -177,6 +180,9 @@ monitor_state = Table(
     Column("last_ping_kind", String(10)),
     # When the certificate or domain the latest check saw runs out (migration 0011).
     Column("expires_at", UTCDateTime),
+    # The locations that see it down while too few do to confirm an outage (a regional
+    # problem, migration 0018); NULL when there is none.
+    Column("regional", JSON(none_as_null=True)),
 )
 
 results = Table(
