@@ -12,7 +12,11 @@ on ``/api/v1``.
   in one transaction; one already stored (same monitor, time and location) is not stored
   again, so a resent batch is harmless. Results of monitors not assigned to the location
   (or deleted, or of an organisation that restricted processing) are skipped. The answer
-  counts each: ``{"stored": n, "duplicates": d, "skipped": s}``.
+  counts each: ``{"stored": n, "duplicates": d, "skipped": s}``. Each result of a
+  monitor with two locations or more is then handed, oldest first, to the engine running
+  in this process (``app.state.engine``), which decides the monitor's state from its
+  locations (``Engine.evaluate_remote``, ``core.quorum``); one older than the last
+  evaluated from that location (resent, or delivered late) is stored, not evaluated.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from dozor.api.deps import Connection
 from dozor.api.problems import Problem, invalid, invalid_input
 from dozor.api.security import bearer_token, digest
 from dozor.core.maintenance import Window, in_maintenance
+from dozor.engine.engine import Engine
 from dozor.engine.evaluator import result_status
 from dozor.engine.ingest import result_row
 from dozor.probe.wire import ProbeResult
@@ -121,8 +126,18 @@ async def results(request: Request, caller: Probe, conn: Connection) -> dict[str
                                result_status(result.ok, inside), result.outcome()))
     stored = await insert_missing_rows(conn, t.results, rows)
     await probe_store.record_contact(conn, caller.id, now, **_report(delivery, now))
+    _evaluate(request.app.state.engine, caller.location, delivery.results, targets)
     return {"stored": stored, "duplicates": len(rows) - stored,
             "skipped": len(delivery.results) - len(rows)}
+
+
+def _evaluate(engine: Engine, location: str, results: Sequence[ProbeResult],
+              targets: dict[int, Any]) -> None:
+    """Hand the results to the engine, oldest first (see the module's text)."""
+    for result in sorted(results, key=lambda r: r.at_ms):
+        if result.monitor_id in targets:
+            at = datetime.fromtimestamp(result.at_ms / 1000, UTC)
+            engine.evaluate_remote(result.monitor_id, location, result.outcome(), at)
 
 
 async def _body(request: Request) -> bytes:

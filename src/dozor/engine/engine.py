@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.checks.base import HeartbeatSignals
 from dozor.core.statemachine import Tracker
-from dozor.core.types import MonitorState
+from dozor.core.types import MonitorState, Outcome
 from dozor.engine.evaluator import Evaluator
 from dozor.engine.ingest import Listener, ResultWriter
 from dozor.engine.model import ActiveMonitor
@@ -130,8 +130,27 @@ class Engine:
         if self.monitors.get(monitor.id) is not monitor:
             return monitor.interval  # changed or removed while running: measured the old config
         monitor.last_latency_ms = outcome.latency_ms
-        self.writer.add(self.evaluator.evaluate(monitor, outcome, datetime.now(UTC)))
-        return self.evaluator.next_delay(monitor)
+        here = self.settings.location
+        self.writer.add(self.evaluator.evaluate(monitor, outcome, datetime.now(UTC), here))
+        return self.evaluator.next_delay(monitor, here)
+
+    def evaluate_remote(self, monitor_id: int, location: str, outcome: Outcome,
+                        at: datetime) -> bool:
+        """A probe's result, stored by api.probes, for the monitor's quorum: folded into
+        its location's tracker when it is newer than the last from there. False when it
+        is not evaluated (no quorum, not running, or an older result)."""
+        monitor = self.monitors.get(monitor_id)
+        if (not self.started or monitor is None or monitor.quorum is None
+                or location not in monitor.locations
+                or not self.evaluator.is_news(monitor_id, location, at)):
+            return False
+        before = self.evaluator.regional.get(monitor_id, ())
+        observation = self.evaluator.evaluate(monitor, outcome, at, location,
+                                              now=datetime.now(UTC))
+        observation.remote = True
+        if observation.transitions or observation.regional != before:
+            self.writer.add(observation)
+        return True
 
     async def reload(self) -> None:
         """Apply configuration changes made since the last reload (all of it the first time)."""
@@ -142,9 +161,10 @@ class Engine:
             first = self._revision < 0
             rows = await store.monitors_to_run(connection, since_revision=None if first
                                                else self._revision)
-            # A monitor assigned only to other locations is held like a removed one.
-            elsewhere = {r.id for r in rows
-                         if not store.checked_here(r.locations, self.settings.location)}
+            # A monitor assigned only to other locations is held like a removed one,
+            # unless its state is a quorum of locations: then it is held, not checked.
+            elsewhere = {r.id for r in rows if len(r.locations or ()) < 2
+                         and not store.checked_here(r.locations, self.settings.location)}
             rows = [r for r in rows if r.id not in elsewhere]
             present = await store.monitor_ids(connection) - elsewhere
             states = await _load_states(connection, [r.id for r in rows if r.id not in
@@ -186,7 +206,8 @@ class Engine:
                 self.signals[monitor.id] = HeartbeatSignals(
                     state.last_ping_at, state.last_start_at, state.last_ping_kind)
         self._apply_pause(monitor)
-        if monitor.paused:
+        if monitor.paused or not store.checked_here(monitor.locations or None,
+                                                    self.settings.location):
             self.scheduler.remove(monitor.id)
         else:
             self.scheduler.add(monitor.job, self._first_due(monitor, state, previous))
@@ -215,7 +236,7 @@ class Engine:
         if monitor and monitor.push_token:
             self._by_token.pop(monitor.push_token, None)
         self.scheduler.remove(monitor_id)
-        self.evaluator.trackers.pop(monitor_id, None)
+        self.evaluator.forget(monitor_id)
         self.signals.pop(monitor_id, None)
         self.writer.forget(monitor_id)
 

@@ -54,9 +54,11 @@ class ResultWriter:
     def add(self, observation: Observation) -> None:
         # The stored time is fixed here, once: a retried batch keeps its times. The key is
         # (monitor, ms, location), so two results in one millisecond are nudged apart.
-        at_ms = max(int(observation.at.timestamp() * 1000),
-                    self._last_ms.get(observation.monitor.id, 0) + 1)
-        observation.at_ms = self._last_ms[observation.monitor.id] = at_ms
+        # A probe's result is stored already (api.probes): only its decision is left.
+        if not observation.remote:
+            at_ms = max(int(observation.at.timestamp() * 1000),
+                        self._last_ms.get(observation.monitor.id, 0) + 1)
+            observation.at_ms = self._last_ms[observation.monitor.id] = at_ms
         self._queue.append(observation)
         if len(self._queue) > MAX_QUEUED:  # the database has been gone for a long time
             dropped = len(self._queue) - MAX_QUEUED
@@ -119,7 +121,7 @@ class ResultWriter:
                 finally:
                     self._writing = []
                 self._remember(incidents)
-                self.written += sum(1 for o in batch if o.outcome is not None)
+                self.written += sum(1 for o in batch if _measured_here(o))
 
     def _remember(self, incidents: dict[int, int | None]) -> None:
         # Only after the commit: a failed batch must not leave its incidents in memory.
@@ -160,7 +162,7 @@ class ResultWriter:
 
     async def _write(self, batch: Sequence[Observation]) -> dict[int, int | None]:
         async with write_transaction(self.engine) as connection:
-            results = [self._result_row(o) for o in batch if o.outcome is not None]
+            results = [self._result_row(o) for o in batch if _measured_here(o)]
             if results:  # rollups are made from these by engine.rollup_job
                 await connection.execute(insert(t.results), results)
             incidents = await record_transitions(connection, batch, self.open_incidents,
@@ -183,7 +185,7 @@ class ResultWriter:
         checked: dict[int, Observation] = {}
         for observation in batch:
             latest[observation.monitor.id] = observation
-            if observation.outcome is not None:
+            if _measured_here(observation):
                 checked[observation.monitor.id] = observation
         rows_checked, rows_state = [], []
         for monitor_id, o in latest.items():
@@ -213,12 +215,17 @@ def result_row(monitor_id: int, at_ms: int, location_id: int, status: ResultStat
             "phases": phases.pack(outcome.phases)}
 
 
+def _measured_here(o: Observation) -> bool:
+    """A result this writer stores (a probe's is stored by api.probes)."""
+    return o.outcome is not None and not o.remote
+
+
 def _state_values(o: Observation) -> dict[str, Any]:
     tracker = o.tracker
     return {"m_id": o.monitor.id, "state": tracker.state.value, "since": tracker.since,
             "failures": tracker.failures, "successes": tracker.successes,
             "history": tracker.history, "history_len": tracker.history_len,
-            "flapping": tracker.flapping}
+            "flapping": tracker.flapping, "regional": list(o.regional) or None}
 
 
 def _checked_values(o: Observation) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from dozor.checks import CheckConfig, get_check, receives_pings
+from dozor.core.quorum import needed
 from dozor.core.statemachine import Policy
 from dozor.engine.scheduler import Job
 
@@ -31,12 +32,19 @@ class ActiveMonitor:
     job: Job
     restricted: bool = False  # its organisation froze processing (privacy.restriction)
     last_latency_ms: float | None = None  # of the latest check, for /metrics
+    locations: tuple[str, ...] = ()  # where it is checked from; empty: here only
+    # Locations that must see it down to confirm an outage (core.quorum); None: one
+    # location or none, decided by its own state machine as ever.
+    quorum: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> ActiveMonitor:
         """Build from a ``monitors`` row; raises if the stored config no longer validates."""
         config = get_check(row.kind).Config.model_validate(row.config)
         restricted = bool(getattr(row, "restricted", False))
+        # A probe builds its monitors from what /probe/v1/monitors sends, without these.
+        locations = tuple(getattr(row, "locations", None) or ())
+        rule = getattr(row, "confirm_locations", None)
         return cls(
             id=row.id, org_id=row.org_id, name=row.name, kind=row.kind, config=config,
             tags=frozenset(row.tags), interval=row.interval_ms / 1000,
@@ -45,6 +53,8 @@ class ActiveMonitor:
             paused=row.paused or restricted, revision=row.revision, created_at=row.created_at,
             push_token=row.push_token if receives_pings(row.kind) else None,
             job=Job(monitor_id=row.id, host=config.target_host()), restricted=restricted,
+            locations=locations,
+            quorum=needed(rule, len(locations)) if len(locations) >= 2 else None,
         )
 
 
