@@ -29,6 +29,7 @@ import uvloop
 from dozor.api.security import digest, hash_password
 from dozor.app import create_app
 from dozor.core.rollups import DAY, HOUR, Rollup
+from dozor.privacy import keys
 from dozor.settings import Settings
 from dozor.store.migrate import upgrade
 from dozor.store.queries import rollup_row
@@ -124,6 +125,7 @@ def main() -> None:
     monitors, repeats = (1_000, 5) if options.quick else (10_000, 30)
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder)
+        keys.use(Settings.model_validate({"data_dir": data_dir}))  # migrations seal with it
         upgrade(f"sqlite:///{data_dir / 'dozor.db'}")
         started = time.perf_counter()
         fill(data_dir / "dozor.db", monitors)

@@ -24,6 +24,7 @@ from sqlalchemy import insert
 
 from dozor.engine.engine import Engine
 from dozor.engine.rollup_job import roll_up
+from dozor.privacy import keys
 from dozor.settings import Settings
 from dozor.store import tables as t
 from dozor.store.db import create_engine
@@ -135,6 +136,7 @@ def failed_share(path: Path) -> float:
 if __name__ == "__main__":
     url, count = sys.argv[1], int(sys.argv[2])
     interval, seconds, data_dir = float(sys.argv[3]), float(sys.argv[4]), Path(sys.argv[5])
+    keys.use(Settings.model_validate({"data_dir": data_dir}))  # migrations seal with it
     upgrade(f"sqlite:///{data_dir / 'dozor.db'}")
     add_monitors(data_dir / "dozor.db", url, count, int(interval * 1000))
     print(json.dumps(uvloop.run(measure(url, count, interval, seconds, data_dir))))

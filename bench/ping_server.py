@@ -49,11 +49,13 @@ def trivial_fastapi() -> FastAPI:
 
 def dozor(data_dir: Path, monitors: int) -> Any:
     from dozor.app import create_app
+    from dozor.privacy import keys
     from dozor.settings import Settings
     from dozor.store import tables as t
     from dozor.store.db import create_engine
     from dozor.store.migrate import upgrade
 
+    keys.use(Settings.model_validate({"data_dir": data_dir}))  # migrations seal with it
     upgrade(f"sqlite:///{data_dir / 'dozor.db'}")
     now = datetime.now(UTC)
     # An hour's interval: the scheduled checks of the monitors themselves (a few a second
