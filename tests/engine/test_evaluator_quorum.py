@@ -30,9 +30,9 @@ def monitor(**fields: object) -> ActiveMonitor:
     return ActiveMonitor.from_row(row(**fields))
 
 
-def test_a_quorum_is_made_from_two_locations_or_more_only() -> None:
+def test_a_monitor_with_locations_is_judged_by_them_even_by_one() -> None:
     assert monitor().quorum == 2 and monitor(confirm_locations="all").quorum == 3
-    assert monitor(locations=["fra"]).quorum is None
+    assert monitor(locations=["fra"]).quorum == 1  # a probe's results alone decide
     assert monitor(locations=None).quorum is None
 
 

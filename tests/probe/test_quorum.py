@@ -173,6 +173,29 @@ async def test_one_location_down_is_regional_and_two_open_one_incident(
     await scene.settles("up", None)
 
 
+async def test_a_monitor_checked_by_one_probe_alone_opens_and_closes_its_incidents(
+        scene: Scene) -> None:
+    scene.tokens["waw"] = await add_probe(scene.url, "waw-1", "waw")
+    async with database(scene.url) as connection:
+        scene.monitor_id = await store.create_monitor(connection, parse_monitor({
+            "name": "far", "kind": "scripted", "key": "far", "interval": "1s",
+            "retry-interval": "1s", "confirm-after": 2, "locations": ["waw"]}),
+            scene.owner.org_id)
+    await scene.dozor.reload()
+    assert scene.monitor_id in scene.dozor.monitors  # held, to be judged by waw
+    assert scene.monitor_id not in scene.dozor.scheduler  # never checked here
+    await scene.probe("waw", True)
+    await scene.settles("up", None)
+    await scene.probe("waw", False, False)  # confirm-after 2 at waw
+    await scene.settles("down", None)
+    [incident] = await scene.incidents()
+    await scene.probe("waw", True)
+    await scene.settles("up", None)
+    [incident] = await scene.incidents()
+    assert incident.closed_at is not None
+    assert ScriptedCheck.runs.get("far", 0) == 0
+
+
 async def test_a_location_not_heard_lately_does_not_count_as_down(scene: Scene) -> None:
     await scene.start()
     await scene.probe("fra", False, ago=300)  # far beyond 1s + 0.8s timeout + grace

@@ -161,12 +161,9 @@ class Engine:
             first = self._revision < 0
             rows = await store.monitors_to_run(connection, since_revision=None if first
                                                else self._revision)
-            # A monitor assigned only to other locations is held like a removed one,
-            # unless its state is a quorum of locations: then it is held, not checked.
-            elsewhere = {r.id for r in rows if len(r.locations or ()) < 2
-                         and not store.checked_here(r.locations, self.settings.location)}
-            rows = [r for r in rows if r.id not in elsewhere]
-            present = await store.monitor_ids(connection) - elsewhere
+            # A monitor assigned only to other locations is held, not checked: its state
+            # comes from its locations' results (evaluate_remote).
+            present = await store.monitor_ids(connection)
             states = await _load_states(connection, [r.id for r in rows if r.id not in
                                                      self.monitors], everything=first)
             windows = await store.list_maintenance(connection)

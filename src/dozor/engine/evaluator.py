@@ -3,7 +3,7 @@
 The evaluator owns the in-memory tracker of every monitor; the result writer persists
 what it decides. It is synchronous and does no I/O, so deciding costs microseconds.
 
-A monitor checked from two locations or more (``ActiveMonitor.quorum``) has a tracker per
+A monitor with ``locations`` (``ActiveMonitor.quorum``; one location too) has a tracker per
 location besides its own: each location's outcomes go through the state machine
 (``confirm_after`` per location), and the monitor's state is what ``core.quorum`` decides
 from them, so its incidents come from the quorum alone.

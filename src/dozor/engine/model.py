@@ -33,8 +33,8 @@ class ActiveMonitor:
     restricted: bool = False  # its organisation froze processing (privacy.restriction)
     last_latency_ms: float | None = None  # of the latest check, for /metrics
     locations: tuple[str, ...] = ()  # where it is checked from; empty: here only
-    # Locations that must see it down to confirm an outage (core.quorum); None: one
-    # location or none, decided by its own state machine as ever.
+    # Locations that must see it down to confirm an outage (core.quorum); None: no
+    # locations given, decided by its own state machine as ever.
     quorum: int | None = None
 
     @classmethod
@@ -54,7 +54,9 @@ class ActiveMonitor:
             push_token=row.push_token if receives_pings(row.kind) else None,
             job=Job(monitor_id=row.id, host=config.target_host()), restricted=restricted,
             locations=locations,
-            quorum=needed(rule, len(locations)) if len(locations) >= 2 else None,
+            # Any monitor with locations is judged by them, one location included: a
+            # monitor checked by a single probe must still open incidents here.
+            quorum=needed(rule, len(locations)) if locations else None,
         )
 
 
