@@ -40,6 +40,7 @@ bench: $(BIN)/dozor
 	$(BIN)/python -m bench.ping
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.erasure
+	$(BIN)/python -m bench.probe_ingest
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache test-artifacts
