@@ -183,3 +183,26 @@ async def test_without_a_token_several_organisations_are_refused(
             slug="second", name="Second", plan="trial", created_at=datetime.now(UTC)))
     status, text, _ = await scrape(base)
     assert status == 403 and "DOZOR_METRICS_TOKEN" in text
+
+
+async def test_each_live_probe_shows_its_last_contact_lag_and_drops(
+        served: tuple[str, FastAPI], database_url: str) -> None:
+    from tests.probe.server_helpers import add_probe, bearer, result, revoke
+
+    base, _ = served
+    token = await add_probe(database_url, "fra-1", "fra")
+    await add_probe(database_url, "old-1", "waw")
+    await revoke(database_url, "old-1")
+    found = await samples(base)
+    assert value(found, "dozor_probe_last_contact_timestamp_seconds", probe="fra-1",
+                 location="fra") == 0  # never heard
+    assert value(found, "dozor_probe_last_contact_timestamp_seconds", probe="old-1") is None
+    at = int(datetime.now(UTC).timestamp() * 1000) - 3_000
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{base}/probe/v1/results", headers=bearer(token),
+            json={"results": [result(999_999, at)], "dropped": 7}) as answer:
+        assert answer.status == 200, await answer.text()
+    found = await samples(base)
+    heard = value(found, "dozor_probe_last_contact_timestamp_seconds", probe="fra-1")
+    assert heard is not None and abs(heard - datetime.now(UTC).timestamp()) < 60
+    assert value(found, "dozor_probe_dropped_results", probe="fra-1") == 7

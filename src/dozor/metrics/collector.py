@@ -16,7 +16,7 @@ later version does not change the meaning of a number.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
@@ -41,6 +41,14 @@ MONITOR_LABELS = ("monitor_id", "monitor_name", "kind")
 LAG_QUANTILES = (0.5, 0.9, 0.99)
 
 
+class ProbeRow(NamedTuple):
+    name: str
+    location: str
+    last_seen: datetime | None
+    lag_ms: int | None  # the newest result's age when it arrived
+    dropped: int  # results its buffer had to drop, as it reported
+
+
 class MonitorRow(NamedTuple):
     id: int
     name: str
@@ -63,6 +71,7 @@ class Snapshot:
     lag_count: int
     lag_sum: float
     outbox: Depth
+    probes: list[ProbeRow] = field(default_factory=list)  # live (not revoked) ones
 
 
 def take_snapshot(engine: Engine, outbox: Depth, at: datetime) -> Snapshot:
@@ -89,6 +98,7 @@ class SnapshotCollector(Collector):
         yield from self._checks()
         yield from self._queues()
         yield self._lag()
+        yield from self._probes()
         info = GaugeMetricFamily("dozor_build_info", "Dozor's version.", labels=["version"])
         info.add_metric([__version__], 1.0)
         yield info
@@ -146,6 +156,27 @@ class SnapshotCollector(Collector):
         yield GaugeMetricFamily("dozor_outbox_oldest_due_seconds",
                                 "How long the oldest due message has waited to be claimed "
                                 "(0 when none waits).", age)
+
+    def _probes(self) -> Iterator[Metric]:
+        """Each live probe's last contact (alert on ``time() - ...`` to hear of a silent
+        probe), its delivery lag and the results it had to drop."""
+        labels = ["probe", "location"]
+        seen = GaugeMetricFamily("dozor_probe_last_contact_timestamp_seconds",
+                                 "When the probe last reached this server (Unix time; 0: "
+                                 "never).", labels=labels)
+        lag = GaugeMetricFamily("dozor_probe_lag_seconds",
+                                "How old the newest result of the probe's last delivery "
+                                "was when it arrived.", labels=labels)
+        dropped = GaugeMetricFamily("dozor_probe_dropped_results",
+                                    "Results the probe's buffer had to drop while this "
+                                    "server was away, as it reported.", labels=labels)
+        for probe in self.snapshot.probes:
+            names = [probe.name, probe.location]
+            seen.add_metric(names, probe.last_seen.timestamp() if probe.last_seen else 0.0)
+            if probe.lag_ms is not None:
+                lag.add_metric(names, probe.lag_ms / 1000)
+            dropped.add_metric(names, probe.dropped)
+        yield from (seen, lag, dropped)
 
     def _lag(self) -> Metric:
         snapshot = self.snapshot

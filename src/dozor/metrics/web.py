@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request, Response
@@ -30,9 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api.problems import Problem
 from dozor.engine.engine import Engine
-from dozor.metrics.collector import Snapshot, SnapshotCollector, take_snapshot
+from dozor.metrics.collector import ProbeRow, Snapshot, SnapshotCollector, take_snapshot
 from dozor.notify import outbox
 from dozor.settings import Settings
+from dozor.store import probes as probe_store
 from dozor.store import tables as t
 
 
@@ -52,7 +54,10 @@ def add_routes(app: FastAPI, engine: Engine, settings: Settings) -> None:
             if not engine.started:
                 raise Problem(503, "the engine is starting; scrape again shortly")
             depth = await outbox.depth(connection, now)
-        snapshot = take_snapshot(engine, depth, now)
+            probes = [ProbeRow(row.name, row.location, row.last_seen_at, row.last_lag_ms,
+                               row.dropped) for row in await probe_store.list_probes(connection)
+                      if row.revoked_at is None]
+        snapshot = replace(take_snapshot(engine, depth, now), probes=probes)
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         # Encoding 10,000 monitors (70,000 samples) takes about a second of CPU: in a
         # worker thread, so the event loop keeps its turns.
