@@ -9,14 +9,8 @@ from sqlalchemy import select
 from dozor.store import tables as t
 from tests.api import seed
 from tests.api.conftest import Person, audit_actions
+from tests.privacy.test_erasure import slug_of
 from tests.web.conftest import Browser
-
-
-async def slug(database_url: str, org_id: int) -> str:
-    async with seed.database(database_url) as db:
-        value: str = await db.scalar(select(t.organizations.c.slug)
-                                     .where(t.organizations.c.id == org_id))
-    return value
 
 
 async def test_the_owner_restricts_and_resumes_processing(
@@ -39,7 +33,7 @@ async def test_a_viewer_is_refused_and_an_admins_page_has_no_erasure_form(
         viewer_browser: Browser, database_url: str, owner: Person) -> None:
     assert (await viewer_browser.get("/privacy")).status_code == 403
     refused = await viewer_browser.post("/privacy/erasure", {
-        "confirm": await slug(database_url, owner.org_id)})
+        "confirm": await slug_of(database_url, owner.org_id)})
     assert refused.status_code == 403
     async with seed.database(database_url) as db:
         assert await db.scalar(select(t.organizations.c.id)
@@ -53,7 +47,7 @@ async def test_the_owner_erases_the_account_after_typing_its_slug(
     assert wrong.status_code == 422 and "confirm" in wrong.text
     assert (await client.get("/api/v1/monitors", headers=owner.headers)).status_code == 200
     done = await owner_browser.post("/privacy/erasure", {
-        "confirm": await slug(database_url, owner.org_id)})
+        "confirm": await slug_of(database_url, owner.org_id)})
     assert done.status_code == 202 and "Erasure requested" in done.text
     assert (await client.get("/api/v1/monitors", headers=owner.headers)).status_code == 401
     async with seed.database(database_url) as db:
