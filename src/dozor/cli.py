@@ -80,6 +80,7 @@ def serve(host: str | None, port: int | None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     use_keys(settings)
     upgrade(settings.resolved_database_url)
+    _refuse_a_node_too_many(settings)
     click.echo(f"Dozor on http://{host or settings.host}:{port or settings.port} "
                f"({_safe_url(settings)})")
     # Open dashboards hold event streams that never end by themselves: after this many
@@ -87,6 +88,24 @@ def serve(host: str | None, port: int | None) -> None:
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
                 loop="uvloop", log_level=settings.log_level, lifespan="on",
                 timeout_graceful_shutdown=5)
+
+
+def _refuse_a_node_too_many(settings: Settings) -> None:
+    """A second server on a SQLite file, or a node of another location: one clear line
+    now, rather than a traceback from the web server's start-up."""
+    from dozor.engine.cluster import ClusterError, node_for
+    from dozor.store.db import create_engine
+
+    async def check() -> None:
+        database = create_engine(settings.resolved_database_url)
+        try:
+            await node_for(database, settings.location, settings.node_lease).preflight()
+        finally:
+            await database.dispose()
+    try:
+        run(check())
+    except ClusterError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command()
@@ -346,10 +365,10 @@ def _duration(value: timedelta) -> str:
 
 
 def _add_notify_commands() -> None:
-    from dozor import cli_notify, cli_orgs, cli_privacy, cli_probe, cli_probes
+    from dozor import cli_nodes, cli_notify, cli_orgs, cli_privacy, cli_probe, cli_probes
 
     for group in (*cli_notify.GROUPS, *cli_orgs.GROUPS, *cli_privacy.GROUPS,
-                  *cli_probe.GROUPS, *cli_probes.GROUPS):
+                  *cli_probe.GROUPS, *cli_probes.GROUPS, *cli_nodes.GROUPS):
         main.add_command(group)
 
 

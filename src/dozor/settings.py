@@ -73,6 +73,10 @@ class Settings(BaseModel):
     flush_interval: Duration = timedelta(seconds=1)
     flush_batch: int = Field(1000, ge=1, le=100_000)
     reload_interval: Duration = timedelta(seconds=2)
+    node_lease: Duration = Field(
+        timedelta(seconds=10), description="Several server nodes on one PostgreSQL "
+        "database: a node not heard for this long is taken for dead, and the others take "
+        "its monitors over (each node renews every third of it).")
 
     notify_group_wait: Duration = Field(
         timedelta(seconds=5), description="Alerts wait this long so that what fails "
@@ -114,6 +118,14 @@ class Settings(BaseModel):
             if value.strip().lower() not in ("true", "false"):
                 raise ValueError("must be true or false")
             return value.strip().lower() == "true"
+        return value
+
+    @field_validator("node_lease")
+    @classmethod
+    def _lease_of_seconds(cls, value: timedelta) -> timedelta:
+        # Under a second, a busy node's heartbeat would miss and hand its monitors around.
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
+            raise ValueError("must be between 1s and 10m")
         return value
 
     @field_validator("retention_trial", "retention_paid", "retention_messages")

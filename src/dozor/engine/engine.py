@@ -4,6 +4,11 @@ Start-up loads every monitor with its stored state and places its next run after
 last stored run (restart-safe); monitors that are overdue are spread over one interval
 instead of all running at once. While running, it polls the configuration revision
 and applies added, changed, paused and removed monitors and maintenance windows.
+
+Every monitor's configuration is in memory; checks, state and incidents only for the
+monitors this server node holds (``engine.cluster``: all of them on SQLite, its leases on
+PostgreSQL, where several nodes share the work). A monitor taken over from another node
+starts from its stored state, as after a restart.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dozor.checks.base import HeartbeatSignals
 from dozor.core.statemachine import Tracker
 from dozor.core.types import MonitorState, Outcome
+from dozor.engine.cluster import Plan, node_for
 from dozor.engine.evaluator import Evaluator
 from dozor.engine.ingest import Listener, ResultWriter
 from dozor.engine.model import ActiveMonitor
@@ -40,6 +46,7 @@ from dozor.store import tables as t
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 30.0  # seconds the writer gets to store what is queued when stopping
+TAKEOVER_SPREAD = 2.0  # seconds over which a dead node's overdue monitors are checked
 
 
 class Engine:
@@ -55,6 +62,7 @@ class Engine:
         self.signals: dict[int, HeartbeatSignals] = {}
         self._by_token: dict[str, int] = {}
         self.pings = PingRecorder(database, self.signals)
+        self.cluster = node_for(database, settings.location, settings.node_lease)
         self.stats = CheckStats()  # read by /metrics at scrape time
         self._revision = -1
         self._tasks: list[asyncio.Task[None]] = []
@@ -79,14 +87,18 @@ class Engine:
         self.writer.after_commit.extend(self.after_commit)
         self.scheduler = Scheduler(self._run, self.settings.max_concurrency,
                                    self.settings.per_host_concurrency)
+        await self.cluster.start()
         await self.reload()
         s = self.settings
         self._writing = asyncio.ensure_future(
             self.writer.run_forever(s.flush_interval.total_seconds()))
         self._spawn(self.scheduler.run_forever())
         self._spawn(self._every(s.reload_interval, self.reload))
-        self._spawn(self._every(s.retention_interval, self.prune))
-        self._spawn(self._every(timedelta(minutes=1), self.roll_up))
+        self._spawn(self._every(timedelta(seconds=self.cluster.period), self.rebalance))
+        # Installation-wide jobs run on one node (repeating them elsewhere is harmless,
+        # only wasted).
+        self._spawn(self._every(s.retention_interval, self.prune, leader_only=True))
+        self._spawn(self._every(timedelta(minutes=1), self.roll_up, leader_only=True))
         self.started = True
 
     async def stop(self) -> None:
@@ -107,14 +119,18 @@ class Engine:
         except TimeoutError:
             log.error("stopped with %d results unwritten: the database did not answer",
                       self.writer.queued)
+        await self.cluster.stop()  # after the writer: the next holder reads what it stored
         await self.outbound.close()
 
     def _spawn(self, work: Awaitable[None]) -> None:
         self._tasks.append(asyncio.ensure_future(work))
 
-    async def _every(self, period: timedelta, action: Callable[[], Awaitable[Any]]) -> None:
+    async def _every(self, period: timedelta, action: Callable[[], Awaitable[Any]],
+                     leader_only: bool = False) -> None:
         while True:
             await asyncio.sleep(period.total_seconds())
+            if leader_only and not self.cluster.leader:
+                continue
             try:
                 await action()
             except Exception:
@@ -124,11 +140,17 @@ class Engine:
         monitor = self.monitors.get(job.monitor_id)
         if monitor is None:
             return 60.0
+        if not self.cluster.holds(monitor.id):
+            return monitor.interval  # its lease ran out unrenewed: another node may check it
+        if monitor.push_token and self.cluster.shared:  # pings may reach any node
+            await self.pings.refresh(monitor.id)
         started = time.perf_counter()
         outcome = await self.runner.run(monitor, self.signals.get(monitor.id))
         self.stats.record(monitor.kind, outcome.ok, time.perf_counter() - started)
-        if self.monitors.get(monitor.id) is not monitor:
-            return monitor.interval  # changed or removed while running: measured the old config
+        if self.monitors.get(monitor.id) is not monitor or not self.cluster.holds(monitor.id):
+            # Changed or removed while running (it measured the old config), or handed to
+            # another node meanwhile (whose state it must not overwrite).
+            return monitor.interval
         monitor.last_latency_ms = outcome.latency_ms
         here = self.settings.location
         self.writer.add(self.evaluator.evaluate(monitor, outcome, datetime.now(UTC), here))
@@ -141,7 +163,7 @@ class Engine:
         is not evaluated (no quorum, not running, or an older result)."""
         monitor = self.monitors.get(monitor_id)
         if (not self.started or monitor is None or monitor.quorum is None
-                or location not in monitor.locations
+                or location not in monitor.locations or not self.cluster.holds(monitor_id)
                 or not self.evaluator.is_news(monitor_id, location, at)):
             return False
         before = self.evaluator.regional.get(monitor_id, ())
@@ -170,12 +192,43 @@ class Engine:
         self.evaluator.set_windows((w.org_id, store.window_from_row(w)) for w in windows)
         for monitor_id in set(self.monitors) - present:
             self._drop(monitor_id)
+        new = [row.id for row in rows if row.id not in self.monitors]
         for row in rows:
             self._apply(row, states.get(row.id))
         self._revision = revision
+        if new and self.cluster.shared:  # lease them now rather than at the next step
+            await self.rebalance()
         # Monitors live as long as the process: keep them out of the cyclic collector's
         # walks, which otherwise grow with every monitor and cost on every check.
         gc.freeze()
+
+    async def rebalance(self) -> None:
+        """Take up the monitors this node now holds, drop the ones it lost, and hand back
+        its extra ones once what they measured is stored (``engine.cluster``)."""
+        plan: Plan = await self.cluster.step()
+        for monitor_id in plan.lost:
+            self._let_go(monitor_id)
+        if plan.excess:
+            self.cluster.let_go(plan.excess)  # no check of them starts or lands from here
+            for monitor_id in plan.excess:
+                self.scheduler.remove(monitor_id)
+            await self.writer.flush()
+            for monitor_id in plan.excess:
+                self._let_go(monitor_id)
+            await self.cluster.give_back(plan.excess)
+        if plan.taken:
+            async with self.database.connect() as connection:
+                states = await _load_states(connection, list(plan.taken), everything=False)
+            for monitor_id in plan.taken:
+                monitor = self.monitors.get(monitor_id)
+                if monitor is not None:  # else created after the last reload: taken there
+                    self._hold(monitor, states.get(monitor_id), None, taken_over=True)
+
+    def _let_go(self, monitor_id: int) -> None:
+        """Keep the configuration of a monitor another node holds, nothing else."""
+        self.scheduler.remove(monitor_id)
+        self.evaluator.forget(monitor_id)
+        self.writer.forget(monitor_id)
 
     def _apply(self, row: Any, state: Any | None) -> None:
         try:
@@ -194,6 +247,14 @@ class Engine:
             monitor.last_latency_ms = previous.last_latency_ms
             if previous.push_token and previous.push_token != monitor.push_token:
                 self._by_token.pop(previous.push_token, None)  # no longer a heartbeat
+        if self.cluster.holds(monitor.id):
+            self._hold(monitor, state, previous)
+        else:
+            self.scheduler.remove(monitor.id)
+
+    def _hold(self, monitor: ActiveMonitor, state: Any | None,
+              previous: ActiveMonitor | None, taken_over: bool = False) -> None:
+        """Check a monitor this node holds: from its stored state when new here."""
         if state is not None and previous is None:  # memory is newer than the database
             monitor.last_latency_ms = state.last_latency_ms
             self.evaluator.trackers[monitor.id] = _tracker(state)
@@ -207,7 +268,8 @@ class Engine:
                                                     self.settings.location):
             self.scheduler.remove(monitor.id)
         else:
-            self.scheduler.add(monitor.job, self._first_due(monitor, state, previous))
+            self.scheduler.add(monitor.job,
+                               self._first_due(monitor, state, previous, taken_over))
 
     def _apply_pause(self, monitor: ActiveMonitor) -> None:
         paused_now = self.evaluator.state(monitor.id) is MonitorState.PAUSED
@@ -217,7 +279,7 @@ class Engine:
                 self.writer.add(change)
 
     def _first_due(self, monitor: ActiveMonitor, state: Any | None,
-                   previous: ActiveMonitor | None) -> float:
+                   previous: ActiveMonitor | None, taken_over: bool = False) -> float:
         now = self.scheduler.now()
         if previous is not None:  # changed while running: check the new config soon
             return now + spread_offset(monitor.id, min(monitor.interval, 5.0))
@@ -226,7 +288,10 @@ class Engine:
             wait: float = (last - datetime.now(UTC)).total_seconds() + monitor.interval
             if 0 <= wait <= monitor.interval:
                 return now + wait
-        return now + spread_offset(monitor.id, monitor.interval)
+        # Overdue: spread over an interval after a restart (everything is due at once),
+        # over a few seconds when taken over from a dead node (its checks are late already).
+        spread = min(monitor.interval, TAKEOVER_SPREAD) if taken_over else monitor.interval
+        return now + spread_offset(monitor.id, spread)
 
     def _drop(self, monitor_id: int) -> None:
         monitor = self.monitors.pop(monitor_id, None)

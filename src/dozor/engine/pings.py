@@ -20,16 +20,22 @@ row), so the work per ping is a set insert and a share of one commit, whatever t
 constant, with no database round trip of its own. A lone ping costs one small
 transaction, when there is time for it. An in-memory write-behind (OK first, store
 within a second) would be cheaper still, and would lose exactly the pings just answered.
+
+Several server nodes (PostgreSQL, ``engine.cluster``): a ping reaches whichever node the
+job's request reached, and only one node checks the monitor. So every node stores what it
+heard without ever moving a time backwards (GREATEST), and the checking node folds the
+stored times into its memory before each heartbeat check (``refresh``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.checks.base import HeartbeatSignals
@@ -108,13 +114,25 @@ class PingRecorder:
                 if monitor_id in self.signals]  # a monitor removed meanwhile has none
         if not rows:
             return
-        state = t.monitor_state
-        statement = (update(state).where(state.c.monitor_id == bindparam("m_id"))
-                     .values(last_ping_at=bindparam("at"), last_start_at=bindparam("start"),
-                             last_ping_kind=bindparam("kind")))
         async with write_transaction(self.database) as connection:
-            await connection.execute(statement, rows)
+            await connection.execute(_statement(connection.dialect.name), rows)
         self.commits += 1
+
+    async def refresh(self, monitor_id: int) -> None:
+        """Fold into memory the pings other server nodes stored for this monitor."""
+        state = t.monitor_state
+        async with self.database.connect() as connection:
+            row = (await connection.execute(
+                select(state.c.last_ping_at, state.c.last_start_at, state.c.last_ping_kind)
+                .where(state.c.monitor_id == monitor_id))).first()
+        if row is None:
+            return
+        signals = self.signals.setdefault(monitor_id, HeartbeatSignals())
+        if _newest(row.last_ping_at, row.last_start_at) > _newest(signals.last_ping_at,
+                                                                  signals.last_start_at):
+            signals.last_ping_kind = row.last_ping_kind
+        signals.last_ping_at = _later(signals.last_ping_at, row.last_ping_at)
+        signals.last_start_at = _later(signals.last_start_at, row.last_start_at)
 
     async def close(self) -> None:
         """Store what is pending (at stop): wait for the commit under way, then one more."""
@@ -123,6 +141,33 @@ class PingRecorder:
         if self._pending:
             ids, self._pending = self._pending, set()
             await self._write(ids)
+
+
+@functools.lru_cache(maxsize=2)
+def _statement(dialect: str) -> Any:
+    state = t.monitor_state
+    ping_at = bindparam("at", type_=state.c.last_ping_at.type)
+    start_at = bindparam("start", type_=state.c.last_start_at.type)
+    where = update(state).where(state.c.monitor_id == bindparam("m_id"))
+    if dialect != "postgresql":  # one node: its memory is the newest there is
+        return where.values(last_ping_at=ping_at, last_start_at=start_at,
+                            last_ping_kind=bindparam("kind"))
+    # Several nodes may store pings of one monitor: a time only moves forward, and the
+    # kind is the newest ping's. (PostgreSQL's GREATEST skips NULLs; SET reads the old row.)
+    stored = func.greatest(state.c.last_ping_at, state.c.last_start_at)
+    return where.values(
+        last_ping_at=func.greatest(state.c.last_ping_at, ping_at),
+        last_start_at=func.greatest(state.c.last_start_at, start_at),
+        last_ping_kind=case((or_(stored.is_(None), func.greatest(ping_at, start_at) >= stored),
+                             bindparam("kind")), else_=state.c.last_ping_kind))
+
+
+def _newest(*times: datetime | None) -> datetime:
+    return max((at for at in times if at is not None), default=datetime.min.replace(tzinfo=UTC))
+
+
+def _later(mine: datetime | None, stored: datetime | None) -> datetime | None:
+    return stored if mine is None or (stored is not None and stored > mine) else mine
 
 
 def _row(monitor_id: int, signals: HeartbeatSignals) -> dict[str, Any]:

@@ -99,6 +99,8 @@ NOT_EXPORTED = {
     "data_keys": "key material: the account's data key, wrapped by the instance key",
     "instance_keys": "the installation's key material (the lookup key), wrapped",
     "probes": "the operator's remote checking agents, shared by every organisation",
+    "server_nodes": "the installation's running server processes and their heartbeats",
+    "monitor_leases": "which server process checks which monitor (bookkeeping)",
 }
 REDACTED = {
     "users": {"password_hash", "totp_secret"},

@@ -131,6 +131,21 @@ probes = Table(
     sqlite_autoincrement=True,
 )
 
+# Server nodes sharing one PostgreSQL database (migration 0019, ``engine.cluster``): each
+# node's row is its heartbeat, and a monitor's lease names the node that checks it and
+# writes its state. A lease is as alive as its node's heartbeat; a node judged dead is
+# deleted, and its leases with it, for the live nodes to take.
+server_nodes = Table(
+    "server_nodes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),  # host and process, for people reading
+    Column("location", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
 monitors = Table(
     "monitors", metadata,
     Column("id", Integer, primary_key=True),
@@ -158,6 +173,14 @@ monitors = Table(
     UniqueConstraint("org_id", "name"),
     # Never reuse an id: results, incidents and in-memory state are keyed by it.
     sqlite_autoincrement=True,
+)
+
+monitor_leases = Table(
+    "monitor_leases", metadata,
+    Column("monitor_id", ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True),
+    Column("node_id", ForeignKey("server_nodes.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("taken_at", UTCDateTime, nullable=False),
 )
 
 monitor_state = Table(

@@ -1,0 +1,229 @@
+"""This server node among others on one database: which monitors it checks.
+
+On PostgreSQL several ``dozor serve`` processes share one database. Each registers as a
+node and renews its heartbeat every ``lease / 3``; a monitor is checked, and its state
+written, only by the node holding its lease (``store.nodes``). A lease lives as long as
+its node's heartbeat: a node not heard within ``lease`` is deleted by the others, its
+leases with it, and the live nodes claim the freed monitors, each up to its fair share
+(the monitors divided by the live nodes, rounded up). A node holding more than its share
+(another node joined) hands the extra back: the engine stops checking them and stores
+what they measured first, then the leases go, so no two nodes check a monitor at once.
+
+A node that cannot renew its heartbeat (the database is out of its reach, or the process
+was frozen) stops checking on its own before the others may judge it dead: its deadline
+is counted on its own monotonic clock from before its last renewal, one period short of
+the lease, while the others count on the database's clock from after it.
+
+SQLite has one writer and one node: ``SingleNode`` holds every monitor, and locks the
+database file, so that a second ``dozor serve`` on the same file refuses to start
+instead of checking and alerting everything twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import math
+import os
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from dozor import __version__
+from dozor.store import nodes
+from dozor.store.db import is_sqlite
+
+log = logging.getLogger(__name__)
+
+
+class ClusterError(Exception):
+    """This node cannot join: the message says why and what to do."""
+
+
+@dataclass(slots=True)
+class Plan:
+    """What one step changed for the engine."""
+
+    taken: set[int] = field(default_factory=set)  # now held here: load state, schedule
+    lost: set[int] = field(default_factory=set)  # held elsewhere now: drop, store nothing
+    excess: set[int] = field(default_factory=set)  # to hand back: stop, store, give_back
+
+
+class Node(Protocol):
+    leader: bool  # runs the installation-wide jobs (rollups, retention)
+    period: float  # seconds between steps
+    shared: bool  # other nodes may serve this database (and take heartbeat pings)
+
+    def holds(self, monitor_id: int) -> bool: ...
+    async def preflight(self) -> None: ...
+    async def start(self) -> None: ...
+    async def step(self) -> Plan: ...
+    def let_go(self, ids: Iterable[int]) -> None: ...
+    async def give_back(self, ids: Iterable[int]) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def node_for(database: AsyncEngine, location: str, lease: timedelta) -> Node:
+    if is_sqlite(database):
+        return SingleNode(database.url.database)
+    return LeasedNode(database, location, lease)
+
+
+class SingleNode:
+    """The only node of a SQLite database: holds every monitor."""
+
+    leader = True
+    period = 60.0
+    shared = False
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(f"{path}.serve.lock") if path and path != ":memory:" else None
+        self._lock: IO[str] | None = None
+
+    def holds(self, monitor_id: int) -> bool:
+        return True
+
+    async def preflight(self) -> None:
+        """Refuse (ClusterError) if another server runs on this file."""
+        await self.start()
+        await self.stop()
+
+    async def start(self) -> None:
+        if self.path is None:
+            return
+        lock = self.path.open("a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            lock.close()
+            raise ClusterError(
+                f"another dozor serve ({holder}) runs on this SQLite database; SQLite "
+                "runs one server node: for several, use PostgreSQL "
+                "(DOZOR_DATABASE_URL=postgresql://...)") from None
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        lock.flush()
+        self._lock = lock  # the kernel lets go of it when this process ends, however
+
+    async def step(self) -> Plan:
+        return Plan()
+
+    def let_go(self, ids: Iterable[int]) -> None:
+        pass
+
+    async def give_back(self, ids: Iterable[int]) -> None:
+        pass
+
+    async def stop(self) -> None:
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+
+class LeasedNode:
+    """A node of a PostgreSQL database: holds the monitors it has leases for."""
+
+    shared = True
+
+    def __init__(self, database: AsyncEngine, location: str, lease: timedelta) -> None:
+        self.database = database
+        self.location = location
+        self.lease = lease
+        self.period = lease.total_seconds() / 3
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.node_id: int | None = None
+        self.held: set[int] = set()
+        self.leader = False
+        self._valid_until = 0.0  # monotonic: past it, this node holds nothing
+
+    def holds(self, monitor_id: int) -> bool:
+        return monitor_id in self.held and time.monotonic() < self._valid_until
+
+    async def preflight(self) -> None:
+        """Refuse (ClusterError) if the live nodes check from another location."""
+        async with self.database.connect() as connection:
+            self._same_location(await nodes.live(connection, self.lease))
+
+    async def start(self) -> None:
+        async with self.database.begin() as connection:
+            others = await nodes.live(connection, self.lease)
+            self._same_location(others)
+            await self._join(connection)
+        log.info("server node %s joined (%d other live nodes)", self.name, len(others))
+
+    def _same_location(self, others: list[nodes.Node]) -> None:
+        elsewhere = sorted({n.location for n in others} - {self.location})
+        if elsewhere:
+            # Nodes divide one location's work; another location is a probe's job.
+            raise ClusterError(
+                f"the server nodes on this database check from location "
+                f"{', '.join(elsewhere)}, this one from {self.location}: give every "
+                "node the same DOZOR_LOCATION (check from elsewhere with dozor probe)")
+
+    async def _join(self, connection: AsyncConnection) -> None:
+        before = time.monotonic()
+        self.node_id = await nodes.join(connection, self.name, self.location, __version__)
+        self._valid_until = before + self.lease.total_seconds() - self.period
+
+    async def step(self) -> Plan:
+        """Renew the heartbeat, remove dead nodes, claim or hand back monitors."""
+        assert self.node_id is not None, "start() first"
+        plan = Plan()
+        before = time.monotonic()
+        async with self.database.begin() as connection:
+            if not await nodes.heartbeat(connection, self.node_id):
+                log.warning("server node %s was judged dead by the others; joining again",
+                            self.name)
+                plan.lost, self.held = set(self.held), set()
+                self.node_id = await nodes.join(connection, self.name, self.location,
+                                                __version__)
+            for name in await nodes.remove_dead(connection, self.lease):
+                log.warning("server node %s went silent; its monitors are taken over", name)
+            live = await nodes.live(connection, self.lease)
+            mine = await nodes.held_by(connection, self.node_id)
+            share = math.ceil(await nodes.monitor_count(connection) / max(1, len(live)))
+            if len(mine) < share:
+                mine |= await nodes.claim(connection, self.node_id, share - len(mine))
+        self._valid_until = before + self.lease.total_seconds() - self.period
+        plan.lost |= self.held - mine
+        plan.taken = mine - self.held
+        # The highest ids go back: a newcomer claims free monitors lowest first.
+        plan.excess = set(sorted(mine)[share:])
+        self.held = mine
+        self.leader = bool(live) and live[0].id == self.node_id
+        return plan
+
+    def let_go(self, ids: Iterable[int]) -> None:
+        """Stop holding ``ids`` in memory (checks of them stop here at once)."""
+        self.held.difference_update(ids)
+
+    async def give_back(self, ids: Iterable[int]) -> None:
+        """Release leases the engine stopped and stored (``let_go`` first)."""
+        chosen = set(ids)
+        self.held -= chosen
+        assert self.node_id is not None
+        async with self.database.begin() as connection:
+            await nodes.release(connection, self.node_id, chosen)
+
+    async def stop(self) -> None:
+        """Leave: the leases go at once, for the other nodes' next step."""
+        if self.node_id is None:
+            return
+        self.held.clear()
+        try:
+            async with self.database.begin() as connection:
+                await nodes.leave(connection, self.node_id)
+        except Exception:  # the others remove it when its heartbeat runs out
+            log.exception("leaving the cluster failed")
+        self.node_id = None
