@@ -6,6 +6,7 @@ recipient once, by a real SMTP server. SQLite refuses a second node."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -16,21 +17,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.config.specs import parse_monitor
+from dozor.core.types import MonitorState
 from dozor.engine.cluster import ClusterError, SingleNode
+from dozor.engine.engine import Engine
 from dozor.privacy import keys
+from dozor.settings import Settings
 from dozor.store import monitors as store
 from dozor.store import nodes
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
 from dozor.store.db import create_engine
 from tests.conftest import fresh_database
+from tests.engine.test_pings import heartbeat
 from tests.notify.conftest import add_contact
-from tests.servers.dozor import free_port
+from tests.probe.server_helpers import add_probe, bearer, result
+from tests.servers.dozor import free_port, serving
 from tests.servers.http import LocalHttpServer
 from tests.servers.smtp import SmtpServer
 
@@ -230,3 +237,64 @@ async def test_sqlite_runs_one_node_and_says_so(tmp_path: Path) -> None:
         await running.stop()
     await second.start()  # the first one stopped: the file is free again
     await second.stop()
+
+
+@pytest.mark.postgres
+async def test_what_reaches_one_node_is_judged_by_the_node_holding_the_monitor(
+        postgres_url: str, tmp_path: Path) -> None:
+    """A probe's results and a failing heartbeat ping sent to the node that does not hold
+    the monitor: the holder decides (``engine.relay``)."""
+    engine = create_engine(postgres_url)
+    token = await add_probe(postgres_url, "waw-1", "waw")
+    async with engine.begin() as connection:
+        shop = await store.create_monitor(connection, parse_monitor({
+            "name": "shop", "kind": "tcp", "host": "127.0.0.1", "port": 9, "interval": "1h",
+            "confirm-after": 1, "locations": ["waw"]}))
+    nightly, push = await heartbeat(engine, "nightly", **{"confirm-after": 1})
+    servers = []
+    async with contextlib.AsyncExitStack() as stack:
+        for name in ("a", "b"):
+            settings = Settings.model_validate({
+                "data_dir": tmp_path / name, "database_url": postgres_url,
+                "node_lease": "2s", "reload_interval": "0.2s", "private_targets": "allow"})
+            servers.append(await stack.enter_async_context(serving(settings)))
+
+        def engines() -> list[Engine]:
+            return [app.state.engine for _, app in servers]
+
+        async def divided() -> bool:
+            return all(len(e.cluster.held) == 1 for e in engines())  # type: ignore[attr-defined]
+        await until(divided, 15)
+
+        def holder_and_other(monitor_id: int) -> tuple[Engine, str]:
+            [(holder, _)] = [(e, b) for e, (b, _) in zip(engines(), servers, strict=True)
+                             if e.cluster.holds(monitor_id)]
+            [other] = [b for e, (b, _) in zip(engines(), servers, strict=True)
+                       if e is not holder]
+            return holder, other
+
+        holder, elsewhere = holder_and_other(shop)
+        async with httpx.AsyncClient(base_url=elsewhere) as http:
+            sent = await http.post("/probe/v1/results", headers=bearer(token), json={
+                "results": [result(shop, now_ms(), ok=False)], "dropped": 0})
+            assert sent.status_code == 200 and sent.json()["stored"] == 1
+
+        async def shop_down() -> bool:
+            return holder.evaluator.state(shop) is MonitorState.DOWN
+        await until(shop_down, 10)
+
+        async def opened() -> bool:
+            return shop in await incidents(engine)
+        await until(opened, 10)
+
+        holder, elsewhere = holder_and_other(nightly)
+        async with httpx.AsyncClient(base_url=elsewhere) as http:
+            assert (await http.get(f"/ping/{push}")).status_code == 200
+            await until(lambda: asyncio.sleep(0, holder.evaluator.state(nightly)
+                                              is MonitorState.UP), 10)
+            assert (await http.get(f"/ping/{push}/fail")).status_code == 200
+
+        async def nightly_down() -> bool:
+            return holder.evaluator.state(nightly) is MonitorState.DOWN
+        await until(nightly_down, 10)
+    await engine.dispose()

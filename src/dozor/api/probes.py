@@ -35,6 +35,7 @@ from dozor.api.deps import Connection
 from dozor.api.problems import Problem, invalid, invalid_input
 from dozor.api.security import bearer_token, digest
 from dozor.core.maintenance import Window, in_maintenance
+from dozor.engine import relay
 from dozor.engine.engine import Engine
 from dozor.engine.evaluator import result_status
 from dozor.engine.ingest import result_row
@@ -126,18 +127,28 @@ async def results(request: Request, caller: Probe, conn: Connection) -> dict[str
                                result_status(result.ok, inside), result.outcome()))
     stored = await insert_missing_rows(conn, t.results, rows)
     await probe_store.record_contact(conn, caller.id, now, **_report(delivery, now))
-    _evaluate(request.app.state.engine, caller.location, delivery.results, targets)
+    elsewhere = _evaluate(request.app.state.engine, caller.location, delivery.results,
+                          targets)
+    if elsewhere:  # their monitors' states are another server node's to decide
+        await relay.send_results(conn, caller.location, elsewhere)
     return {"stored": stored, "duplicates": len(rows) - stored,
             "skipped": len(delivery.results) - len(rows)}
 
 
 def _evaluate(engine: Engine, location: str, results: Sequence[ProbeResult],
-              targets: dict[int, Any]) -> None:
-    """Hand the results to the engine, oldest first (see the module's text)."""
+              targets: dict[int, Any]) -> list[ProbeResult]:
+    """Hand the results to the engine, oldest first (see the module's text); return the
+    ones another server node holds the monitors of (``engine.relay``)."""
+    elsewhere = []
     for result in sorted(results, key=lambda r: r.at_ms):
-        if result.monitor_id in targets:
-            at = datetime.fromtimestamp(result.at_ms / 1000, UTC)
-            engine.evaluate_remote(result.monitor_id, location, result.outcome(), at)
+        if result.monitor_id not in targets:
+            continue
+        if engine.held_elsewhere(result.monitor_id):
+            elsewhere.append(result)
+            continue
+        at = datetime.fromtimestamp(result.at_ms / 1000, UTC)
+        engine.evaluate_remote(result.monitor_id, location, result.outcome(), at)
+    return elsewhere
 
 
 async def _body(request: Request) -> bytes:

@@ -27,18 +27,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dozor.checks.base import HeartbeatSignals
 from dozor.core.statemachine import Tracker
 from dozor.core.types import MonitorState, Outcome
+from dozor.engine import relay
 from dozor.engine.cluster import Plan, node_for
 from dozor.engine.evaluator import Evaluator
 from dozor.engine.ingest import Listener, ResultWriter
 from dozor.engine.model import ActiveMonitor
 from dozor.engine.pings import KINDS as PING_KINDS
 from dozor.engine.pings import PingRecorder
+from dozor.engine.relay import Listener as RelayListener
 from dozor.engine.rollup_job import roll_up
 from dozor.engine.runner import Runner
 from dozor.engine.scheduler import Job, Scheduler, spread_offset
 from dozor.engine.stats import CheckStats
 from dozor.outbound import AddressPolicy, Outbound
 from dozor.privacy import retention
+from dozor.probe.wire import ProbeResult
 from dozor.settings import Settings
 from dozor.store import monitors as store
 from dozor.store import probes as store_probes
@@ -63,6 +66,8 @@ class Engine:
         self._by_token: dict[str, int] = {}
         self.pings = PingRecorder(database, self.signals)
         self.cluster = node_for(database, settings.location, settings.node_lease)
+        # Probe results and pings another node received for monitors held here.
+        self.relay = RelayListener(database, self._relayed_results, self._relayed_ping)
         self.stats = CheckStats()  # read by /metrics at scrape time
         self._revision = -1
         self._tasks: list[asyncio.Task[None]] = []
@@ -88,6 +93,8 @@ class Engine:
         self.scheduler = Scheduler(self._run, self.settings.max_concurrency,
                                    self.settings.per_host_concurrency)
         await self.cluster.start()
+        if self.cluster.shared:
+            await self.relay.ensure()
         await self.reload()
         s = self.settings
         self._writing = asyncio.ensure_future(
@@ -119,6 +126,7 @@ class Engine:
         except TimeoutError:
             log.error("stopped with %d results unwritten: the database did not answer",
                       self.writer.queued)
+        await self.relay.stop()
         await self.cluster.stop()  # after the writer: the next holder reads what it stored
         await self.outbound.close()
 
@@ -174,6 +182,19 @@ class Engine:
             self.writer.add(observation)
         return True
 
+    def held_elsewhere(self, monitor_id: int) -> bool:
+        """Whether another server node decides this monitor's state (``engine.relay``)."""
+        return self.cluster.shared and not self.cluster.holds(monitor_id)
+
+    def _relayed_results(self, location: str, results: list[ProbeResult]) -> None:
+        for result in sorted(results, key=lambda r: r.at_ms):
+            self.evaluate_remote(result.monitor_id, location, result.outcome(),
+                                 datetime.fromtimestamp(result.at_ms / 1000, UTC))
+
+    def _relayed_ping(self, monitor_id: int, kind: str) -> None:
+        if self.cluster.holds(monitor_id) and self._ping_may_change(monitor_id, kind):
+            self.scheduler.trigger(monitor_id)  # the check reads the stored pings first
+
     async def reload(self) -> None:
         """Apply configuration changes made since the last reload (all of it the first time)."""
         async with self.database.connect() as connection:
@@ -206,6 +227,8 @@ class Engine:
         """Take up the monitors this node now holds, drop the ones it lost, and hand back
         its extra ones once what they measured is stored (``engine.cluster``)."""
         plan: Plan = await self.cluster.step()
+        if self.cluster.shared:
+            await self.relay.ensure()  # the database may have dropped its connection
         for monitor_id in plan.lost:
             self._let_go(monitor_id)
         if plan.excess:
@@ -317,14 +340,23 @@ class Engine:
         if self.monitors[monitor_id].restricted:
             return True  # the account froze processing: acknowledged, not stored
         await self.pings.record(monitor_id, kind, datetime.now(UTC))
-        # Evaluate at once only when the ping can change the state: a failure, or a success
-        # of a monitor that is not up. A success of an up monitor changes nothing the next
-        # scheduled check would not see, and checking on every ping would store a result
-        # per ping (a job pinging every second: sixty rows a minute instead of one).
-        if kind == "fail" or (kind == "success" and
-                              self.evaluator.state(monitor_id) is not MonitorState.UP):
+        if self.held_elsewhere(monitor_id):
+            # Its holder learns of a failure at once; a success (the holder alone knows
+            # whether it changes anything) waits for the holder's next check.
+            if kind == "fail":
+                async with self.database.begin() as connection:
+                    await relay.send_ping(connection, monitor_id, kind)
+        elif self._ping_may_change(monitor_id, kind):
             self.scheduler.trigger(monitor_id)
         return True
+
+    def _ping_may_change(self, monitor_id: int, kind: str) -> bool:
+        """Evaluate at once only when the ping can change the state: a failure, or a
+        success of a monitor that is not up. A success of an up monitor changes nothing
+        the next scheduled check would not see, and checking on every ping would store a
+        result per ping (a job pinging every second: sixty rows a minute instead of one)."""
+        return kind == "fail" or (kind == "success" and
+                                  self.evaluator.state(monitor_id) is not MonitorState.UP)
 
     async def roll_up(self) -> int:
         """Roll up the hours that have ended (see engine.rollup_job)."""
