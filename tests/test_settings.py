@@ -24,7 +24,10 @@ def test_environment_values_are_parsed() -> None:
     ("variable", "value"),
     [("DOZOR_PORT", "eighty"), ("DOZOR_PORT", "70000"), ("DOZOR_FLUSH_BATCH", "0"),
      ("DOZOR_DATABASE_URL", "mysql://localhost/dozor"),
-     ("DOZOR_RETENTION_RAW", "a week"), ("DOZOR_LOG_LEVEL", "loud"), ("DOZOR_LOCATION", "Not ok")],
+     ("DOZOR_RETENTION_RAW", "a week"), ("DOZOR_LOG_LEVEL", "loud"), ("DOZOR_LOCATION", "Not ok"),
+     ("DOZOR_OPERATOR_EMAIL", "ops@example.com, ops-at-example.com"),
+     ("DOZOR_OPERATOR_LANGUAGE", "de"), ("DOZOR_PROBE_SILENT_AFTER", "soon"),
+     ("DOZOR_PROBE_SILENT_AFTER", "90s")],
 )
 def test_a_bad_value_names_the_setting(variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):
@@ -89,3 +92,20 @@ def test_retention_by_plan_has_its_windows_and_none_shorter_than_a_day() -> None
         # A bare number is seconds: 730 meant as days would erase at once.
         with pytest.raises(SettingsError, match=f"{variable}: .*at least a day"):
             Settings.load({variable: "730"})
+
+
+def test_the_operator_has_addresses_and_a_probe_is_silent_after_five_minutes(
+        tmp_path: Path) -> None:
+    assert Settings.load({}).operator_email == ()
+    assert Settings.load({}).probe_silent_after == timedelta(minutes=5)
+    settings = Settings.load({"DOZOR_OPERATOR_EMAIL": " Ops@Example.COM,oncall@example.com,",
+                              "DOZOR_PROBE_SILENT_AFTER": "2m"})
+    assert settings.operator_email == ("ops@example.com", "oncall@example.com")
+    assert settings.probe_silent_after == timedelta(minutes=2)
+    with pytest.raises(SettingsError, match="'ops-at-example.com' is not an email address"):
+        Settings.load({"DOZOR_OPERATOR_EMAIL": "ops-at-example.com"})
+    with pytest.raises(SettingsError, match="at least 2 minutes"):
+        Settings.load({"DOZOR_PROBE_SILENT_AFTER": "1m"})
+    path = tmp_path / "dozor.yaml"
+    path.write_text("operator-email: [ops@example.com]\n")
+    assert Settings.load({"DOZOR_CONFIG": str(path)}).operator_email == ("ops@example.com",)

@@ -56,14 +56,16 @@ async def probes_add(database: AsyncEngine, name: str, location: str) -> None:
 @probes_group.command("list")
 @with_database
 async def probes_list(database: AsyncEngine) -> None:
-    """Each probe: its location, last contact, lag, version, results it dropped."""
+    """Each probe: its location, last contact, lag, version, results it dropped, and
+    since when it is silent (not heard from for DOZOR_PROBE_SILENT_AFTER)."""
     async with database.connect() as connection:
         rows = await store.list_probes(connection)
     now = datetime.now(UTC)
     click.echo(table(
-        ["NAME", "LOCATION", "TOKEN", "LAST CONTACT", "LAG", "VERSION", "DROPPED", "REVOKED"],
+        ["NAME", "LOCATION", "TOKEN", "LAST CONTACT", "LAG", "VERSION", "DROPPED",
+         "SILENT SINCE", "REVOKED"],
         [[row.name, row.location, row.prefix + "...", when(row.last_seen_at, now),
-          _lag(row), row.last_version or "-", str(row.dropped),
+          _lag(row), row.last_version or "-", str(row.dropped), when(row.silent_since, now),
           f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "-"] for row in rows]))
 
 

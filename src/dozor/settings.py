@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from dozor.notify.points import AddressError, normalise_address
 from dozor.validation import LOCATION_PATTERN, Duration
 
 PREFIX = "DOZOR_"
@@ -103,6 +104,18 @@ class Settings(BaseModel):
         timedelta(days=365), description="Messages (the delivery log and texts), after "
         "they were sent or given up.")
 
+    # The installation's operator: the person running this Dozor (not an organisation).
+    operator_email: tuple[str, ...] = Field(
+        (), description="Where notices to the operator go (a probe gone silent, and back): "
+        "one or more email addresses, separated by commas. Empty: they are only logged.")
+    operator_language: Literal["en", "pl"] = Field(
+        "en", description="The language of the operator's notices.")
+    probe_silent_after: Duration = Field(
+        timedelta(minutes=5), description="A probe not heard from for this long is silent: "
+        "the operator is told once, and once more when it is back. At least 2 minutes; "
+        "keep it well above the probes' DOZOR_PROBE_SYNC_INTERVAL (an idle probe is "
+        "heard from at each of its polls).")
+
     # `dozor probe` (a remote probe): its server, its token, how often it asks for changes.
     probe_server: str = Field("", description="The Dozor server a probe reports to.")
     probe_token: SecretStr = Field(SecretStr(""), description="The probe's token.")
@@ -135,6 +148,30 @@ class Settings(BaseModel):
         # delete accounts the moment their period ends.
         if value < timedelta(days=1):
             raise ValueError("must be at least a day (write e.g. 92d)")
+        return value
+
+    @field_validator("operator_email", mode="before")
+    @classmethod
+    def _email_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in (p.strip() for p in value.split(",")) if part]
+        if not isinstance(value, list | tuple):
+            return value  # pydantic says what it wanted
+        found = []
+        for address in value:
+            try:
+                found.append(normalise_address("email", str(address)))
+            except AddressError as error:
+                raise ValueError(f"{address!r} is not an email address: {error}") from None
+        return tuple(dict.fromkeys(found))
+
+    @field_validator("probe_silent_after")
+    @classmethod
+    def _at_least_two_minutes(cls, value: timedelta) -> timedelta:
+        # A probe that lost its server tries again at most a minute apart (its backoff):
+        # shorter, and one back from a blip, or a server's restart, is called silent.
+        if value < timedelta(minutes=2):
+            raise ValueError("must be at least 2 minutes (write e.g. 5m)")
         return value
 
     @field_validator("metrics_token")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,8 +24,8 @@ from dozor.api import ratelimit
 from dozor.app import create_app
 from dozor.settings import Settings
 from dozor.store import account_tables as a
-from dozor.store import notify_tables as n
 from dozor.store.db import create_engine
+from tests.notify.conftest import add_email_channel
 from tests.servers.smtp import SmtpServer
 
 PASSWORD = "correct horse battery"
@@ -117,12 +116,7 @@ def body(mail: EmailMessage) -> str:
 async def mailbox(app: FastAPI, database_url: str) -> AsyncIterator[Mailbox]:
     async with SmtpServer() as smtp:
         engine = create_engine(database_url)
-        async with engine.begin() as connection:
-            await connection.execute(insert(n.notify_channels).values(
-                name="mail", kind="email", priority=0, enabled=True,
-                config={"host": "127.0.0.1", "port": smtp.port, "security": "none",
-                        "from-address": "dozor@example.com"},
-                callback_token=secrets.token_urlsafe(16), created_at=datetime.now(UTC)))
+        await add_email_channel(engine, smtp.port)
         await engine.dispose()
         await app.state.notify.start()  # what `dozor serve` starts: channels, dispatcher
         try:

@@ -6,23 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.api.ratelimit import RateLimit
 from dozor.app import create_app
 from dozor.settings import Settings
-from dozor.store import notify_tables as n
 from tests.api.conftest import Person, sign_up
+from tests.notify.conftest import add_email_channel
 from tests.notify.test_scenario import eventually, mails
 from tests.servers.smsfake import unused_port
 from tests.servers.smtp import SmtpServer
@@ -39,12 +36,7 @@ async def api(database_url: str, tmp_path: Path, engine: AsyncEngine, smtp: Smtp
               monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of a running Dozor that sends email through ``smtp``."""
     monkeypatch.setattr("dozor.api.accounts.LOGIN_BY_IP", RateLimit(30, 300.0))
-    async with engine.begin() as connection:
-        await connection.execute(insert(n.notify_channels).values(
-            name="mail", kind="email", priority=0, enabled=True,
-            config={"host": "127.0.0.1", "port": smtp.port, "security": "none",
-                    "from-address": "dozor@example.com"},
-            callback_token=secrets.token_urlsafe(16), created_at=datetime.now(UTC)))
+    await add_email_channel(engine, smtp.port)
     port = unused_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings.model_validate({"data_dir": tmp_path, "database_url": database_url,

@@ -5,7 +5,7 @@ endpoint is guarded as its setting says."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +206,27 @@ async def test_each_live_probe_shows_its_last_contact_lag_and_drops(
     heard = value(found, "dozor_probe_last_contact_timestamp_seconds", probe="fra-1")
     assert heard is not None and abs(heard - datetime.now(UTC).timestamp()) < 60
     assert value(found, "dozor_probe_dropped_results", probe="fra-1") == 7
+
+
+async def test_a_silent_probe_shows_as_silent_until_heard_from_again(
+        served: tuple[str, FastAPI], database_url: str) -> None:
+    from dozor.notify.probe_watch import EPOCH
+    from tests.probe.server_helpers import add_probe, bearer
+
+    base, app = served
+    token = await add_probe(database_url, "fra-1", "fra")
+    await add_probe(database_url, "waw-1", "waw")
+    assert value(await samples(base), "dozor_probe_silent", probe="fra-1") == 0
+    watch = app.state.notify.probe_watch
+    watch.listening_since = EPOCH
+    await watch.run_once(datetime.now(UTC) + timedelta(hours=1))
+    found = await samples(base)
+    assert value(found, "dozor_probe_silent", probe="fra-1", location="fra") == 1
+    assert value(found, "dozor_probe_silent", probe="waw-1", location="waw") == 1
+    async with aiohttp.ClientSession() as session, session.get(
+            f"{base}/probe/v1/monitors", headers=bearer(token)) as answer:
+        assert answer.status == 200
+    await watch.run_once()
+    found = await samples(base)
+    assert value(found, "dozor_probe_silent", probe="fra-1") == 0
+    assert value(found, "dozor_probe_silent", probe="waw-1") == 1

@@ -5,6 +5,7 @@ in-process channel (the real channels are tested against local provider servers 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +56,16 @@ class ScriptedChannel:
 def channel_set(*channels: ScriptedChannel) -> ChannelSet:
     return ChannelSet([ChannelEntry(None, f"scripted-{i}", "scripted", c.point_kind, i, c)
                        for i, c in enumerate(channels)])
+
+
+async def add_email_channel(engine: AsyncEngine, smtp_port: int) -> None:
+    """The installation's email channel, sending through the SMTP server on this port."""
+    async with engine.begin() as connection:
+        await connection.execute(insert(n.notify_channels).values(
+            name="mail", kind="email", priority=0, enabled=True,
+            config={"host": "127.0.0.1", "port": smtp_port, "security": "none",
+                    "from-address": "dozor@example.com"},
+            callback_token=secrets.token_urlsafe(16), created_at=datetime.now(UTC)))
 
 
 async def add_contact(engine: AsyncEngine, name: str, points: Sequence[dict[str, Any]],

@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dozor.notify.guard import Allow, Defer, Guard, GuardLimits, OrgView, PointView, Refuse
+from dozor.notify.guard import (
+    INSTALLATION,
+    Allow,
+    Defer,
+    Guard,
+    GuardLimits,
+    OrgView,
+    PointView,
+    Refuse,
+)
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ORG = OrgView(1, "Acme", sms_credits=10, suspended_reason=None)
@@ -48,6 +57,12 @@ def point(kind: str = "email", confirmed: bool = True, opted_out: bool = False) 
      Refuse("the recipient opted out")),
     ("member_added", point(confirmed=False, opted_out=True), ORG,
      Refuse("the recipient opted out")),
+    # Operator notices: to the address the operator's own setting names, of nobody's
+    # account; an organisation's suspension or restriction is not theirs.
+    ("probe_silent", point(confirmed=False, opted_out=True), INSTALLATION, Allow()),
+    ("probe_back", point(confirmed=False), OrgView(1, "Acme", 0, "bulk", restricted=True),
+     Allow()),
+    ("down", point(confirmed=False), INSTALLATION, Refuse("the contact point is not confirmed")),
 ])
 def test_what_may_go_out(event: str, target: PointView | None, org: OrgView,
                          verdict: object) -> None:

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dozor.app import create_app
 from dozor.cli import main
+from dozor.notify.probe_watch import EPOCH, ProbeWatch, Seen
 from dozor.settings import Settings
 from dozor.store import account_tables as a
 from dozor.store import tables as t
+from dozor.store.db import create_engine
 from tests.cli_results import fails, ok
 from tests.test_cli_orgs import read
 
@@ -86,3 +89,26 @@ def test_bad_probe_commands_say_why(dozor: CliRunner) -> None:
     assert "no probe" in fails(dozor.invoke(main, ["probes", "revoke", "q"]))
     ok(dozor.invoke(main, ["probes", "revoke", "p"]))
     assert "already" in fails(dozor.invoke(main, ["probes", "revoke", "p"]))
+
+
+def test_a_silent_probe_is_listed_with_since_when(dozor: CliRunner, database_url: str) -> None:
+    ok(dozor.invoke(main, ["probes", "add", "fra-1", "--location", "fra"]))
+    ok(dozor.invoke(main, ["probes", "add", "waw-1", "--location", "waw"]))
+
+    async def silence_fra() -> None:
+        engine = create_engine(database_url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(update(t.probes).where(t.probes.c.name == "fra-1")
+                                         .values(created_at=datetime(2026, 1, 2, 3, 4, 5,
+                                                                     tzinfo=UTC)))
+            watch = ProbeWatch(engine, (), "en", timedelta(minutes=5), listening_since=EPOCH)
+            assert await watch.run_once() == Seen(silent=["fra-1"])
+        finally:
+            await engine.dispose()
+
+    asyncio.run(silence_fra())
+    header, fra, waw = ok(dozor.invoke(main, ["probes", "list"])).splitlines()
+    column = header.index("SILENT SINCE")
+    assert fra[column:].startswith("2026-01-02 03:04:05 ("), fra  # never heard: since added
+    assert waw[column:].startswith("- "), waw

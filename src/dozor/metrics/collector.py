@@ -47,6 +47,7 @@ class ProbeRow(NamedTuple):
     last_seen: datetime | None
     lag_ms: int | None  # the newest result's age when it arrived
     dropped: int  # results its buffer had to drop, as it reported
+    silent: bool = False  # marked silent (notify.probe_watch): the operator was told
 
 
 class MonitorRow(NamedTuple):
@@ -159,7 +160,7 @@ class SnapshotCollector(Collector):
 
     def _probes(self) -> Iterator[Metric]:
         """Each live probe's last contact (alert on ``time() - ...`` to hear of a silent
-        probe), its delivery lag and the results it had to drop."""
+        probe), its delivery lag, the results it had to drop, and whether it is silent."""
         labels = ["probe", "location"]
         seen = GaugeMetricFamily("dozor_probe_last_contact_timestamp_seconds",
                                  "When the probe last reached this server (Unix time; 0: "
@@ -170,13 +171,18 @@ class SnapshotCollector(Collector):
         dropped = GaugeMetricFamily("dozor_probe_dropped_results",
                                     "Results the probe's buffer had to drop while this "
                                     "server was away, as it reported.", labels=labels)
+        silent = GaugeMetricFamily("dozor_probe_silent",
+                                   "1 while the probe is silent (not heard from for "
+                                   "DOZOR_PROBE_SILENT_AFTER; the operator was told), "
+                                   "else 0.", labels=labels)
         for probe in self.snapshot.probes:
             names = [probe.name, probe.location]
             seen.add_metric(names, probe.last_seen.timestamp() if probe.last_seen else 0.0)
             if probe.lag_ms is not None:
                 lag.add_metric(names, probe.lag_ms / 1000)
             dropped.add_metric(names, probe.dropped)
-        yield from (seen, lag, dropped)
+            silent.add_metric(names, 1.0 if probe.silent else 0.0)
+        yield from (seen, lag, dropped, silent)
 
     def _lag(self) -> Metric:
         snapshot = self.snapshot

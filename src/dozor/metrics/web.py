@@ -55,7 +55,8 @@ def add_routes(app: FastAPI, engine: Engine, settings: Settings) -> None:
                 raise Problem(503, "the engine is starting; scrape again shortly")
             depth = await outbox.depth(connection, now)
             probes = [ProbeRow(row.name, row.location, row.last_seen_at, row.last_lag_ms,
-                               row.dropped) for row in await probe_store.list_probes(connection)
+                               row.dropped, row.silent_since is not None)
+                      for row in await probe_store.list_probes(connection)
                       if row.revoked_at is None]
         snapshot = replace(take_snapshot(engine, depth, now), probes=probes)
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))

@@ -40,8 +40,8 @@ async def send(connection: AsyncConnection, org_id: int, address: str, event: st
 
 
 def recipient(message: Claimed, opted_out_at: datetime | None) -> PointView:
-    """Where an account email goes, as the guard and the channels see a point: its
-    address, with id 0 (no contact point behind it)."""
+    """Where an account email (or an operator notice, ``operator_mail``) goes, as the
+    guard and the channels see a point: its address, with id 0 (no contact point)."""
     assert message.to_address is not None
     return PointView(id=0, org_id=message.org_id, contact_id=0, kind="email",
                      address=message.to_address, secret=None, confirmed_at=None,

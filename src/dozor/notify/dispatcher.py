@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dozor.notify import account_mail, outbox, settle, subscriber_mail
 from dozor.notify.channelset import ChannelSet
 from dozor.notify.delivery import Deferred, Outcome, Refused, RetryPolicy, compose, deliver
-from dozor.notify.guard import Allow, Defer, Guard, OrgView, PointView, Refuse
+from dozor.notify.guard import INSTALLATION, Allow, Defer, Guard, OrgView, PointView, Refuse
 from dozor.notify.outbox import Claimed
 from dozor.store import notify_tables as n
 from dozor.store import status_subscribers
@@ -136,7 +136,7 @@ class Dispatcher:
 
     async def _handle(self, group: list[Claimed], context: _Context, now: datetime) -> None:
         point = context.point(group[0])
-        org = context.orgs[group[0].org_id]
+        org = context.org(group[0])
         event = next((m.event for m in group if m.event not in ("point_failing", "suspended")),
                      group[0].event)
         verdict = self.guard.judge(event, point, org,
@@ -200,6 +200,9 @@ class _Context:
     opted_out: dict[str, datetime]  # account emails' addresses that opted out
     subscribers: dict[int, Any]  # status page subscribers, by id
 
+    def org(self, message: Claimed) -> OrgView:
+        return INSTALLATION if message.org_id is None else self.orgs[message.org_id]
+
     def point(self, message: Claimed) -> PointView | None:
         if message.subscriber_id is not None:
             return subscriber_mail.recipient(message, self.subscribers.get(
@@ -212,7 +215,7 @@ class _Context:
 async def _context(connection: AsyncConnection, claimed: Sequence[Claimed],
                    now: datetime) -> _Context:
     point_ids = {m.point_id for m in claimed if m.point_id is not None}
-    org_ids = {m.org_id for m in claimed}
+    org_ids = {m.org_id for m in claimed if m.org_id is not None}
     p, o = n.contact_points.c, t.organizations.c
     rows = (await connection.execute(select(
         p.id, p.org_id, p.contact_id, p.kind, p.address, p.secret, p.confirmed_at,

@@ -16,19 +16,25 @@ from datetime import datetime, timedelta
 
 # Account emails go to an address rather than a contact point (see ``account_mail``).
 ACCOUNT_EVENTS = frozenset({"password_reset", "invitation", "member_added"})
+# Notices to the installation's operator, at the addresses its settings name (see
+# ``operator_mail``): no organisation's, so no organisation's suspension, restriction
+# or cap holds them, and setting the address is the operator's request for them.
+OPERATOR_EVENTS = frozenset({"probe_silent", "probe_back"})
 # Of those, the ones the recipient asked for: they go even to an address that opted out.
-REQUESTED_EVENTS = frozenset({"password_reset"})
+REQUESTED_EVENTS = frozenset({"password_reset"}) | OPERATOR_EVENTS
 # Events the owner must hear even when the account's messaging is suspended.
-SYSTEM_EVENTS = frozenset({"point_failing", "suspended", "breach_notice"}) | ACCOUNT_EVENTS
+SYSTEM_EVENTS = (frozenset({"point_failing", "suspended", "breach_notice"}) | ACCOUNT_EVENTS
+                 | OPERATOR_EVENTS)
 # Mail to a status page's subscribers (see ``subscriber_mail``); not system events: a
 # suspended account's page mails nobody.
 # What goes even to an account that restricted processing: mail its people asked for,
 # and the notice of a breach, which the law asks to be sent.
-UNRESTRICTED_EVENTS = ACCOUNT_EVENTS | {"breach_notice"}
+UNRESTRICTED_EVENTS = ACCOUNT_EVENTS | OPERATOR_EVENTS | {"breach_notice"}
 SUBSCRIBER_EVENTS = frozenset({"status_confirm", "status_note"})
 # Events that may go to a point before it is confirmed: the confirmations themselves,
 # and account emails (their address is nobody's contact point).
-UNCONFIRMED_EVENTS = frozenset({"verification", "status_confirm"}) | ACCOUNT_EVENTS
+UNCONFIRMED_EVENTS = (frozenset({"verification", "status_confirm"}) | ACCOUNT_EVENTS
+                      | OPERATOR_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +62,7 @@ class GuardLimits:
 @dataclass(frozen=True, slots=True)
 class PointView:
     id: int
-    org_id: int
+    org_id: int | None  # None: the installation's operator (``operator_mail``)
     contact_id: int
     kind: str
     address: str
@@ -74,6 +80,11 @@ class OrgView:
     sms_credits: int
     suspended_reason: str | None
     restricted: bool = False  # the account froze processing (privacy.restriction)
+
+
+# Whose operator notices are (``messages.org_id`` NULL): nobody's account, never
+# suspended or restricted, and no SMS credits (they go by email).
+INSTALLATION = OrgView(0, "", sms_credits=0, suspended_reason=None)
 
 
 @dataclass(frozen=True, slots=True)

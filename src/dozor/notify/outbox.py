@@ -34,7 +34,7 @@ REDACTED = "(removed once sent: it held a one-time code)"
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
-    org_id: int
+    org_id: int | None  # None: a notice to the installation's operator (``operator_mail``)
     contact_id: int | None
     point_id: int | None
     event: str
@@ -53,7 +53,7 @@ class NewMessage:
 @dataclass(frozen=True, slots=True)
 class Claimed:
     id: int
-    org_id: int
+    org_id: int | None
     contact_id: int | None
     point_id: int | None
     event: str
@@ -74,8 +74,11 @@ async def enqueue(connection: AsyncConnection, messages: Sequence[NewMessage]) -
     (so replaying a state change never doubles its alerts)."""
     if not messages:
         return
+    # An address is sealed with its organisation's data key (an operator's, of none,
+    # with the instance key).
     for org_id in {m.org_id for m in messages if m.to_address is not None}:
-        await keys.ensure(connection, org_id)  # an address is sealed with its data key
+        if org_id is not None:
+            await keys.ensure(connection, org_id)
     rows = [_row(m) for m in messages]
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(n.messages).on_conflict_do_nothing(

@@ -1,5 +1,6 @@
 """Alert delivery inside a running server: the router hooked to the result writer, the
-channels, and a dispatcher task."""
+channels, a dispatcher task, and the jobs that review bulk patterns and tell the
+operator of silent probes."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from dozor.notify.channelset import ChannelSet, load_channels
 from dozor.notify.delivery import RetryPolicy
 from dozor.notify.dispatcher import Dispatcher, DispatcherOptions
 from dozor.notify.guard import Guard, GuardLimits
+from dozor.notify.probe_watch import ProbeWatch
 from dozor.notify.router import Router
 from dozor.outbound import AddressPolicy, Outbound
 from dozor.settings import Settings
@@ -38,8 +40,12 @@ class NotifyService:
         self.router = Router(group_wait=settings.notify_group_wait)
         self.channels = ChannelSet([])
         self.dispatcher: Dispatcher | None = None
+        self.probe_watch = ProbeWatch(database, settings.operator_email,
+                                      settings.operator_language, settings.probe_silent_after,
+                                      wake=self.wake)
         self._task: asyncio.Task[None] | None = None
         self._review: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     def attach(self, engine: Engine) -> None:
         """Route the engine's state changes, and wake the dispatcher when they commit."""
@@ -63,9 +69,10 @@ class NotifyService:
                                               max_attempts=s.notify_max_attempts)))
         self._task = asyncio.create_task(self.dispatcher.run())
         self._review = asyncio.create_task(self._review_forever())
+        self._watch = asyncio.create_task(self.probe_watch.run_forever())
 
     async def stop(self) -> None:
-        for task in (self._review, self._task):
+        for task in (self._watch, self._review, self._task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -119,7 +119,36 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "pl": ("{page}: {status}",
                "{text}\n\n{status} · {page}\n{page_link}\n\nRezygnacja: {unsubscribe}"),
     },
+    # Operator notices (``operator_mail``, ``probe_watch``): times are UTC; ``after`` is
+    # DOZOR_PROBE_SILENT_AFTER; ``last`` a time, or NEVER_HEARD.
+    "probe_silent": {
+        "en": ("Dozor probe {probe} ({location}) is silent",
+               "The probe {probe} at {location} has not reached this server for more "
+               "than {after}. Last contact: {last}.\n\nWhile it is silent, {location} "
+               "counts as unknown for the monitors it checks: their other locations "
+               "judge them, and a monitor checked from {location} alone goes unwatched.\n"
+               "Check that `dozor probe` runs there and can reach this server. You will "
+               "get one message when it is back."),
+        "pl": ("Sonda Dozor {probe} ({location}) milczy",
+               "Sonda {probe} w lokalizacji {location} nie łączy się z tym serwerem od "
+               "ponad {after}. Ostatni kontakt: {last}.\n\nDopóki milczy, {location} "
+               "liczy się jako nieznana dla monitorów, które sprawdza: oceniają je ich "
+               "pozostałe lokalizacje, a monitor sprawdzany tylko z {location} nie jest "
+               "pilnowany.\nSprawdź, czy `dozor probe` tam działa i dociera do tego "
+               "serwera. Gdy wróci, dostaniesz jedną wiadomość."),
+    },
+    "probe_back": {
+        "en": ("Dozor probe {probe} ({location}) is back",
+               "The probe {probe} at {location} reached this server again at {at}, "
+               "after a silence since {since}."),
+        "pl": ("Sonda Dozor {probe} ({location}) wróciła",
+               "Sonda {probe} w lokalizacji {location} znów połączyła się z tym serwerem "
+               "o {at}; milczała od {since}."),
+    },
 }
+
+# A silent probe's last contact when it never made one.
+NEVER_HEARD = {"en": "never (added {added})", "pl": "nigdy (dodana {added})"}
 
 # How a note's status reads in a subscriber's mail.
 NOTE_WORDS = {

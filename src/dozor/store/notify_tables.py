@@ -140,7 +140,9 @@ alert_policies = Table(
 messages = Table(
     "messages", metadata,
     Column("id", Integer, primary_key=True),
-    Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    # NULL: a notice to the installation's operator (``notify.operator_mail``), which
+    # belongs to no organisation (migration 0020).
+    Column("org_id", ForeignKey("organizations.id", ondelete="CASCADE")),
     Column("contact_id", ForeignKey("contacts.id", ondelete="SET NULL")),
     Column("point_id", ForeignKey("contact_points.id", ondelete="SET NULL")),
     # An account email (password reset, invitation) goes to an address, not to a contact

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.checks import receives_pings
@@ -41,23 +41,29 @@ async def find_probe(connection: AsyncConnection, name: str) -> Row[Any] | None:
 
 
 async def revoke_probe(connection: AsyncConnection, probe_id: int, now: datetime) -> None:
+    # A revoked probe is gone, not silent: nothing more is said about it.
     await connection.execute(update(t.probes).where(p.id == probe_id, p.revoked_at.is_(None))
-                             .values(revoked_at=now))
+                             .values(revoked_at=now, silent_since=None))
+
+
+def _with_location() -> Select[Any]:
+    """Probes with their location's name (``location``)."""
+    return (select(t.probes, t.locations.c.name.label("location"))
+            .join(t.locations, t.locations.c.id == p.location_id))
 
 
 async def list_probes(connection: AsyncConnection) -> Sequence[Row[Any]]:
     """Every probe with its location's name, by name."""
-    return (await connection.execute(
-        select(t.probes, t.locations.c.name.label("location"))
-        .join(t.locations, t.locations.c.id == p.location_id).order_by(p.name))).all()
+    rows: Sequence[Row[Any]] = (await connection.execute(
+        _with_location().order_by(p.name))).all()
+    return rows
 
 
 async def probe_by_token_hash(connection: AsyncConnection, token_hash: str) -> Row[Any] | None:
     """The probe holding this token, with its location's name; None if unknown or revoked."""
-    return (await connection.execute(
-        select(t.probes, t.locations.c.name.label("location"))
-        .join(t.locations, t.locations.c.id == p.location_id)
-        .where(p.token_hash == token_hash, p.revoked_at.is_(None)))).first()
+    found: Row[Any] | None = (await connection.execute(
+        _with_location().where(p.token_hash == token_hash, p.revoked_at.is_(None)))).first()
+    return found
 
 
 async def assigned_monitors(connection: AsyncConnection, location: str, *,
@@ -83,3 +89,35 @@ async def record_contact(connection: AsyncConnection, probe_id: int, now: dateti
     ``last_version``, ``last_result_at``, ``last_lag_ms``: those it sent)."""
     await connection.execute(update(t.probes).where(p.id == probe_id)
                              .values(last_seen_at=now, **report))
+
+
+async def mark_silent(connection: AsyncConnection, cutoff: datetime) -> list[Row[Any]]:
+    """Mark silent every live probe last heard from before ``cutoff`` (one never heard
+    from: created before it) and not marked yet; ``silent_since`` becomes that last
+    contact (or creation). Returns the probes this call marked, with their location: a
+    compare-and-swap, so of two servers doing it at once only one gets a probe back."""
+    heard = func.coalesce(p.last_seen_at, p.created_at)
+    marked = (await connection.execute(
+        update(t.probes).where(p.revoked_at.is_(None), p.silent_since.is_(None), heard < cutoff)
+        .values(silent_since=heard).returning(p.id))).scalars().all()
+    if not marked:
+        return []
+    return list((await connection.execute(
+        _with_location().where(p.id.in_(marked)).order_by(p.name))).all())
+
+
+async def heard_again(connection: AsyncConnection) -> list[Row[Any]]:
+    """Live probes marked silent that have been heard from since, with their location."""
+    return list((await connection.execute(_with_location().where(
+        p.silent_since.is_not(None), p.last_seen_at > p.silent_since, p.revoked_at.is_(None))
+        .order_by(p.name))).all())
+
+
+async def clear_silence(connection: AsyncConnection, probe_id: int) -> bool:
+    """Unmark a probe heard from again; False if another server did first."""
+    cleared = await connection.execute(
+        update(t.probes).where(p.id == probe_id, p.silent_since.is_not(None),
+                               p.last_seen_at > p.silent_since)
+        .values(silent_since=None))
+    return bool(cleared.rowcount)
+

@@ -128,6 +128,10 @@ probes = Table(
     Column("last_result_at", UTCDateTime),  # the newest result it delivered was taken then
     Column("dropped", BigInteger, nullable=False, default=0, server_default="0"),
     Column("last_lag_ms", BigInteger),  # its last request's time minus that newest result's
+    # Set when the probe was found silent (migration 0020): its last contact (or its
+    # creation, if it never made one). Set once per silence, by a compare-and-swap, so
+    # the operator is told once (``notify.probe_watch``); cleared when it is heard again.
+    Column("silent_since", UTCDateTime),
     sqlite_autoincrement=True,
 )
 
