@@ -1,7 +1,7 @@
 """silent probes: the operator is told
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-02
 
 ``probes.silent_since``: set (to the probe's last contact, or its creation) when the
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0020'
-down_revision = '0018'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
