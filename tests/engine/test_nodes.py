@@ -266,14 +266,14 @@ async def test_what_reaches_one_node_is_judged_by_the_node_holding_the_monitor(
             return all(len(e.cluster.held) == 1 for e in engines())  # type: ignore[attr-defined]
         await until(divided, 15)
 
-        def holder_and_other(monitor_id: int) -> tuple[Engine, str]:
-            [(holder, _)] = [(e, b) for e, (b, _) in zip(engines(), servers, strict=True)
-                             if e.cluster.holds(monitor_id)]
-            [other] = [b for e, (b, _) in zip(engines(), servers, strict=True)
-                       if e is not holder]
-            return holder, other
+        def holder_and_other(monitor_id: int) -> tuple[Engine, str, str]:
+            """The engine holding the monitor, its node's address, the other's."""
+            [(holder, here)] = [(e, b) for e, (b, _) in zip(engines(), servers, strict=True)
+                                if e.cluster.holds(monitor_id)]
+            [other] = [b for b, _ in servers if b != here]
+            return holder, here, other
 
-        holder, elsewhere = holder_and_other(shop)
+        holder, _, elsewhere = holder_and_other(shop)
         async with httpx.AsyncClient(base_url=elsewhere) as http:
             sent = await http.post("/probe/v1/results", headers=bearer(token), json={
                 "results": [result(shop, now_ms(), ok=False)], "dropped": 0})
@@ -287,12 +287,12 @@ async def test_what_reaches_one_node_is_judged_by_the_node_holding_the_monitor(
             return shop in await incidents(engine)
         await until(opened, 10)
 
-        holder, elsewhere = holder_and_other(nightly)
-        async with httpx.AsyncClient(base_url=elsewhere) as http:
-            assert (await http.get(f"/ping/{push}")).status_code == 200
+        holder, here, elsewhere = holder_and_other(nightly)
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{here}/ping/{push}")).status_code == 200
             await until(lambda: asyncio.sleep(0, holder.evaluator.state(nightly)
                                               is MonitorState.UP), 10)
-            assert (await http.get(f"/ping/{push}/fail")).status_code == 200
+            assert (await http.get(f"{elsewhere}/ping/{push}/fail")).status_code == 200
 
         async def nightly_down() -> bool:
             return holder.evaluator.state(nightly) is MonitorState.DOWN

@@ -21,13 +21,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.checks.base import HeartbeatSignals
-from dozor.core.statemachine import Tracker
+from dozor.core import quorum
 from dozor.core.types import MonitorState, Outcome
-from dozor.engine import relay
+from dozor.engine import relay, restore
 from dozor.engine.cluster import Plan, node_for
 from dozor.engine.evaluator import Evaluator
 from dozor.engine.ingest import Listener, ResultWriter
@@ -45,7 +44,6 @@ from dozor.probe.wire import ProbeResult
 from dozor.settings import Settings
 from dozor.store import monitors as store
 from dozor.store import probes as store_probes
-from dozor.store import tables as t
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 30.0  # seconds the writer gets to store what is queued when stopping
@@ -207,15 +205,18 @@ class Engine:
             # A monitor assigned only to other locations is held, not checked: its state
             # comes from its locations' results (evaluate_remote).
             present = await store.monitor_ids(connection)
-            states = await _load_states(connection, [r.id for r in rows if r.id not in
+            states = await restore.load_states(connection, [r.id for r in rows if r.id not in
                                                      self.monitors], everything=first)
             windows = await store.list_maintenance(connection)
+            views = await restore.load_views(connection, {
+                r.id: quorum.fresh_for(r.interval_ms / 1000, r.timeout_ms / 1000)
+                for r in rows if r.id not in self.monitors and r.locations})
         self.evaluator.set_windows((w.org_id, store.window_from_row(w)) for w in windows)
         for monitor_id in set(self.monitors) - present:
             self._drop(monitor_id)
         new = [row.id for row in rows if row.id not in self.monitors]
         for row in rows:
-            self._apply(row, states.get(row.id))
+            self._apply(row, states.get(row.id), views.get(row.id))
         self._revision = revision
         if new and self.cluster.shared:  # lease them now rather than at the next step
             await self.rebalance()
@@ -240,12 +241,14 @@ class Engine:
                 self._let_go(monitor_id)
             await self.cluster.give_back(plan.excess)
         if plan.taken:
+            taken = [self.monitors[i] for i in plan.taken if i in self.monitors]
             async with self.database.connect() as connection:
-                states = await _load_states(connection, list(plan.taken), everything=False)
-            for monitor_id in plan.taken:
-                monitor = self.monitors.get(monitor_id)
-                if monitor is not None:  # else created after the last reload: taken there
-                    self._hold(monitor, states.get(monitor_id), None, taken_over=True)
+                states = await restore.load_states(connection, list(plan.taken), everything=False)
+                views = await restore.load_views(connection, {
+                    m.id: quorum.fresh_for(m.interval, m.timeout) for m in taken if m.quorum})
+            for monitor in taken:  # the others were created after the last reload: taken there
+                self._hold(monitor, states.get(monitor.id), None, views.get(monitor.id),
+                           taken_over=True)
 
     def _let_go(self, monitor_id: int) -> None:
         """Keep the configuration of a monitor another node holds, nothing else."""
@@ -253,7 +256,7 @@ class Engine:
         self.evaluator.forget(monitor_id)
         self.writer.forget(monitor_id)
 
-    def _apply(self, row: Any, state: Any | None) -> None:
+    def _apply(self, row: Any, state: Any | None, views: restore.Views | None = None) -> None:
         try:
             monitor = ActiveMonitor.from_row(row)
         except Exception as error:
@@ -271,16 +274,21 @@ class Engine:
             if previous.push_token and previous.push_token != monitor.push_token:
                 self._by_token.pop(previous.push_token, None)  # no longer a heartbeat
         if self.cluster.holds(monitor.id):
-            self._hold(monitor, state, previous)
+            self._hold(monitor, state, previous, views)
         else:
             self.scheduler.remove(monitor.id)
 
     def _hold(self, monitor: ActiveMonitor, state: Any | None,
-              previous: ActiveMonitor | None, taken_over: bool = False) -> None:
-        """Check a monitor this node holds: from its stored state when new here."""
+              previous: ActiveMonitor | None, views: restore.Views | None = None,
+              taken_over: bool = False) -> None:
+        """Check a monitor this node holds: from its stored state (and its locations'
+        recent results) when new here."""
+        if previous is None and monitor.quorum is not None:
+            for location, outcomes in (views or {}).items():
+                self.evaluator.replay(monitor, location, outcomes)
         if state is not None and previous is None:  # memory is newer than the database
             monitor.last_latency_ms = state.last_latency_ms
-            self.evaluator.trackers[monitor.id] = _tracker(state)
+            self.evaluator.trackers[monitor.id] = restore.tracker_from(state)
             if state.incident_id is not None:
                 self.writer.open_incidents[monitor.id] = state.incident_id
             if monitor.push_token:
@@ -311,10 +319,10 @@ class Engine:
             wait: float = (last - datetime.now(UTC)).total_seconds() + monitor.interval
             if 0 <= wait <= monitor.interval:
                 return now + wait
-        # Overdue: spread over an interval after a restart (everything is due at once),
-        # over a few seconds when taken over from a dead node (its checks are late already).
-        spread = min(monitor.interval, TAKEOVER_SPREAD) if taken_over else monitor.interval
-        return now + spread_offset(monitor.id, spread)
+            if taken_over:  # from a dead node: late already, so within a few seconds
+                return now + spread_offset(monitor.id, min(monitor.interval, TAKEOVER_SPREAD))
+        # New, or overdue after a restart (everything is due at once): over an interval.
+        return now + spread_offset(monitor.id, monitor.interval)
 
     def _drop(self, monitor_id: int) -> None:
         monitor = self.monitors.pop(monitor_id, None)
@@ -375,18 +383,3 @@ async def ensure_location(database: AsyncEngine, name: str) -> int:
     """The id of a location, created on first use."""
     async with database.begin() as connection:
         return await store_probes.ensure_location(connection, name, datetime.now(UTC))
-
-
-async def _load_states(connection: Any, ids: list[int], everything: bool) -> dict[int, Any]:
-    query = select(t.monitor_state)
-    if not everything:
-        if not ids:
-            return {}
-        query = query.where(t.monitor_state.c.monitor_id.in_(ids))
-    return {row.monitor_id: row for row in (await connection.execute(query)).all()}
-
-
-def _tracker(row: Any) -> Tracker:
-    return Tracker(state=MonitorState(row.state), since=row.since, failures=row.failures,
-                   successes=row.successes, history=row.history, history_len=row.history_len,
-                   flapping=row.flapping, incident_open=row.incident_id is not None)

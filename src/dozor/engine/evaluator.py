@@ -97,6 +97,20 @@ class Evaluator:
         self.regional[monitor.id] = decision.down if decision.regional else ()
         return _apply(quorum.follow(tracker, decision, now), transitions)
 
+    def replay(self, monitor: ActiveMonitor, location: str,
+               outcomes: Iterable[tuple[datetime, bool]]) -> None:
+        """Rebuild a location's tracker from its stored recent outcomes (oldest first),
+        after a restart or when this node takes the monitor over: its quorum then counts
+        the locations at once instead of waiting for each to confirm again. The monitor's
+        own state is the stored one; nothing here is a transition."""
+        trackers = self.locations.setdefault(monitor.id, {})
+        own, last = trackers.get(location, (Tracker(), None))
+        for at, ok in outcomes:
+            if last is None or at > last:
+                own, last = observe(own, ok, at, monitor.policy)[0], at
+        if last is not None:
+            trackers[location] = (own, last)
+
     def is_news(self, monitor_id: int, location: str, at: datetime) -> bool:
         """Whether an outcome from ``location`` is newer than the last one folded from
         there (an older one, a probe's late or resent result, is stored, not evaluated)."""
