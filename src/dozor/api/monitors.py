@@ -1,5 +1,5 @@
 """Monitors: list, create, read, replace, change, pause, resume, delete, apply YAML;
-their results (paged by time) and uptime (any range, from rollups).
+their results (paged by time), uptime (any range, from rollups) and figures per location.
 
 A monitor's body is what a YAML file says about it (kebab-case keys, the kind's own
 fields beside the common ones), so the API, ``dozor apply`` and ``dozor export`` agree.
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dozor.api import paging, plans, subaccounts
-from dozor.api.deps import Caller, Connection, Id
+from dozor.api.deps import AppSettings, Caller, Connection, Id
 from dozor.api.paging import Limit, aware
 from dozor.api.problems import Problem, invalid
 from dozor.api.security import Principal
@@ -27,8 +27,8 @@ from dozor.config.specs import MonitorSpec, SpecError, parse_monitor, spec_from_
 from dozor.config.yamlfile import ConfigFileError, load_text
 from dozor.core.rollups import Rollup
 from dozor.core.types import ErrorCode, ResultStatus
+from dozor.store import location_figures, queries
 from dozor.store import monitors as store
-from dozor.store import queries
 from dozor.store import tables as t
 
 router = APIRouter(tags=["monitors"])
@@ -37,7 +37,10 @@ router = APIRouter(tags=["monitors"])
 @router.get("/monitors")
 async def list_monitors(caller: Caller, conn: Connection, limit: Limit = 100,
                         cursor: str | None = None, tag: str | None = None,
-                        state: str | None = None) -> dict[str, Any]:
+                        state: str | None = None, regional: bool | None = None
+                        ) -> dict[str, Any]:
+    """Monitors by id; ``regional=true`` keeps those some locations see down, too few to
+    confirm an outage (``false``: the others)."""
     after = paging.decode(cursor) or 0
     m, s = t.monitors.c, t.monitor_state.c
     query = (select(t.monitors, s.state, s.since, s.last_checked_at, s.last_latency_ms,
@@ -46,6 +49,8 @@ async def list_monitors(caller: Caller, conn: Connection, limit: Limit = 100,
              .where(m.org_id == caller.org_id, m.id > after).order_by(m.id).limit(limit + 1))
     if state:
         query = query.where(s.state == state)
+    if regional is not None:
+        query = query.where(s.regional.is_not(None) if regional else s.regional.is_(None))
     visible = await subaccounts.visible_monitor_ids(conn, caller)
     if visible is not None:
         query = query.where(m.id.in_(visible))
@@ -197,11 +202,24 @@ async def uptime(monitor_id: Id, caller: Caller, conn: Connection,
     if start is not None or end is not None:
         windows = {"range": (aware(start) or now - timedelta(days=1), aware(end) or now)}
     else:
-        windows = {label: (now - span, now) for label, span in
-                   (("24h", timedelta(days=1)), ("7d", timedelta(days=7)),
-                    ("30d", timedelta(days=30)), ("365d", timedelta(days=365)))}
+        windows = {label: (now - span, now) for label, span in location_figures.WINDOWS}
     return {label: _rollup(await queries.uptime(conn, monitor_id, a, b))
             for label, (a, b) in windows.items()}
+
+
+@router.get("/monitors/{monitor_id}/locations")
+async def locations(monitor_id: Id, caller: Caller, conn: Connection,
+                    settings: AppSettings) -> dict[str, Any]:
+    """Each location's view of the monitor (up, pending, down, maintenance, stale or
+    unknown, rebuilt from its newest results), its last check, and its uptime and latency
+    for the usual windows; ``combined`` is the same over every location's checks."""
+    row = await _row(conn, caller, monitor_id)
+    figures = await location_figures.load(conn, row, settings.location)
+    return {"state": row.state, "regional": row.regional,
+            "combined": {**_last(figures.last), "uptime": _windows(figures.combined)},
+            "locations": [{"name": place.name, "assigned": place.assigned, "view": place.view,
+                           **_last(place.last), "uptime": _windows(place.uptime)}
+                          for place in figures.places]}
 
 
 def _parse(body: dict[str, Any]) -> MonitorSpec:
@@ -243,6 +261,17 @@ def _result(row: Any) -> dict[str, Any]:
             "location_id": row.location_id, "status": ResultStatus(row.status).name.lower(),
             "latency_ms": row.latency_ms,
             "error": ErrorCode(row.error).name.lower() if row.error else None}
+
+
+def _last(last: location_figures.Last | None) -> dict[str, Any]:
+    return {"last_checked_at": last.at.isoformat() if last else None,
+            "last_status": last.status.name.lower() if last else None,
+            "last_latency_ms": last.latency_ms if last else None,
+            "last_error": last.error.name.lower() if last and last.error else None}
+
+
+def _windows(rollups: dict[str, Rollup]) -> dict[str, Any]:
+    return {label: _rollup(rollup) for label, rollup in rollups.items()}
 
 
 def _rollup(rollup: Rollup) -> dict[str, Any]:

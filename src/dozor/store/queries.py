@@ -1,7 +1,10 @@
 """Read-side queries: what the CLI, the API and the dashboard show.
 
 Uptime for any range is read from rollups, never by scanning raw results: whole days
-from the daily rollups, the partial days at either end from the hourly ones.
+from the daily rollups, the partial days at either end from the hourly ones. A
+monitor's figures are per location or combined: combined is over every location's
+checks together (the share of all checks that were up, latency over all timed checks),
+so a monitor checked from one location has the same figures either way.
 """
 
 from __future__ import annotations
@@ -57,18 +60,26 @@ async def rolled_up_until(connection: AsyncConnection) -> int | None:
 
 
 async def uptime(connection: AsyncConnection, monitor_id: int, start: datetime,
-                 end: datetime, location_id: int | None = None) -> Rollup:
-    """Checks, uptime and latency of a monitor between two moments, to the hour: rollups
-    for the hours rolled up, raw results for the rest (at most the open hour or two)."""
+                 end: datetime) -> Rollup:
+    """Checks, uptime and latency of a monitor between two moments, to the hour, over
+    every location's checks (see :func:`uptime_by_location`)."""
+    return combine((await uptime_by_location(connection, monitor_id, start, end)).values())
+
+
+async def uptime_by_location(connection: AsyncConnection, monitor_id: int, start: datetime,
+                             end: datetime) -> dict[int, Rollup]:
+    """The same figures per location id: rollups for the hours rolled up, raw results for
+    the rest (at most the open hour or two). Locations without checks are absent."""
     mark = await rolled_up_until(connection)
     first = int(start.timestamp()) // HOUR * HOUR
     last = -(-int(end.timestamp()) // HOUR) * HOUR  # rounded up to the hour
     rolled_to = min(last, mark) if mark is not None else first
-    parts = await _from_rollups(connection, monitor_id, first, rolled_to, location_id)
+    by_location: defaultdict[int, Rollup] = defaultdict(Rollup)
+    for location_id, part in await _from_rollups(connection, monitor_id, first, rolled_to):
+        by_location[location_id].merge(part)
     if rolled_to < last:
-        parts.append(await _from_results(connection, monitor_id, max(first, rolled_to), last,
-                                         location_id))
-    return combine(parts)
+        await _add_results(connection, monitor_id, max(first, rolled_to), last, by_location)
+    return dict(by_location)
 
 
 # Constants written into the SQL, not bound: PostgreSQL only sees a GROUP BY expression
@@ -117,47 +128,34 @@ def _add(counts: dict[int, dict[int, list[int]]], rows: Iterable[Any]) -> None:
         total[1] += int(up)
 
 
-async def _from_rollups(connection: AsyncConnection, monitor_id: int, first: int, last: int,
-                        location_id: int | None) -> list[Rollup]:
+async def _from_rollups(connection: AsyncConnection, monitor_id: int, first: int, last: int
+                        ) -> list[tuple[int, Rollup]]:
     if first >= last:
         return []
     day_from = -(-first // DAY) * DAY
     day_to = last // DAY * DAY
-    parts: list[Rollup] = []
-    if day_from < day_to:
-        parts += await _rollups(connection, t.rollups_daily, monitor_id, day_from, day_to,
-                                location_id)
-        parts += await _rollups(connection, t.rollups_hourly, monitor_id, first, day_from,
-                                location_id)
-        parts += await _rollups(connection, t.rollups_hourly, monitor_id, day_to, last,
-                                location_id)
-    else:
-        parts += await _rollups(connection, t.rollups_hourly, monitor_id, first, last,
-                                location_id)
-    return parts
+    if day_from >= day_to:
+        return await _rollups(connection, t.rollups_hourly, monitor_id, first, last)
+    return [*await _rollups(connection, t.rollups_daily, monitor_id, day_from, day_to),
+            *await _rollups(connection, t.rollups_hourly, monitor_id, first, day_from),
+            *await _rollups(connection, t.rollups_hourly, monitor_id, day_to, last)]
 
 
-async def _from_results(connection: AsyncConnection, monitor_id: int, start: int, end: int,
-                        location_id: int | None) -> Rollup:
+async def _add_results(connection: AsyncConnection, monitor_id: int, start: int, end: int,
+                       by_location: defaultdict[int, Rollup]) -> None:
     r = t.results
-    query = select(r.c.status, r.c.latency_ms).where(
+    query = select(r.c.location_id, r.c.status, r.c.latency_ms).where(
         r.c.monitor_id == monitor_id, r.c.at >= start * 1000, r.c.at < end * 1000)
-    if location_id is not None:
-        query = query.where(r.c.location_id == location_id)
-    total = Rollup()
-    for status, latency in await connection.execute(query):
+    for location_id, status, latency in await connection.execute(query):
         if status != ResultStatus.MAINTENANCE:
-            total.add(status == ResultStatus.UP, latency)
-    return total
+            by_location[location_id].add(status == ResultStatus.UP, latency)
 
 
 async def _rollups(connection: AsyncConnection, table: Table, monitor_id: int, start: int,
-                   end: int, location_id: int | None) -> list[Rollup]:
+                   end: int) -> list[tuple[int, Rollup]]:
     query = select(table).where(table.c.monitor_id == monitor_id, table.c.bucket >= start,
                                 table.c.bucket < end)
-    if location_id is not None:
-        query = query.where(table.c.location_id == location_id)
-    return [rollup_from_row(row) for row in await connection.execute(query)]
+    return [(row.location_id, rollup_from_row(row)) for row in await connection.execute(query)]
 
 
 def rollup_from_row(row: Any) -> Rollup:

@@ -1,6 +1,7 @@
-"""A monitor's page: its state, uptime for the usual windows, the latency chart over a
-chosen range, recent failures with their errors, incidents and maintenance windows; and
-the acts on it (pause, resume, add), done by the same functions as the API's routes."""
+"""A monitor's page: its state, uptime for the usual windows (per location too, where it
+has several), the latency chart over a chosen range, recent failures with their errors,
+incidents and maintenance windows; and the acts on it (pause, resume, add), done by the
+same functions as the API's routes."""
 
 from __future__ import annotations
 
@@ -21,15 +22,13 @@ from dozor.api.security import Principal
 from dozor.core import phases as packed_phases
 from dozor.core.rollups import HOUR, Rollup
 from dozor.core.types import ErrorCode, ResultStatus
-from dozor.store import queries
+from dozor.store import location_figures, queries
 from dozor.store import tables as t
 from dozor.store.incidents import IncidentFilter, find_incidents
 from dozor.web.svg import PhasePoint, latency_chart
 
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
 HOURLY_RANGES = {"7d"}  # drawn from hourly means, not from each check
-WINDOWS = (("24h", timedelta(days=1)), ("7d", timedelta(days=7)),
-           ("30d", timedelta(days=30)), ("365d", timedelta(days=365)))
 CHART_POINTS = 1500  # the newest results in the range; older ones are in the rollups
 
 
@@ -38,13 +37,16 @@ class Failure:
     at: datetime
     error: str
     message: str
+    location: str  # shown where the monitor has several
 
 
 @dataclass(frozen=True, slots=True)
 class Shown:
     row: Any  # the monitor with its state
     target: str
-    uptime: dict[str, Rollup]
+    uptime: dict[str, Rollup]  # combined: over every location's checks
+    places: list[location_figures.Place]  # shown only when there are several
+    last: location_figures.Last | None  # the newest result from any location
     chart: str
     failures: list[Failure]
     incidents: list[Any]
@@ -90,19 +92,21 @@ def event_monitor(event: str) -> int:
 
 
 async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
-               range_key: str) -> Shown | None:
+               range_key: str, here: str) -> Shown | None:
+    """``here`` is the server's own location (``DOZOR_LOCATION``)."""
     span = RANGES.get(range_key, RANGES["24h"])
     m, s = t.monitors.c, t.monitor_state.c
     row = (await conn.execute(
         select(t.monitors, s.state, s.since, s.last_checked_at, s.last_latency_ms,
-               s.last_message, s.incident_id, s.flapping, s.expires_at)
+               s.last_message, s.incident_id, s.flapping, s.expires_at, s.regional)
         .join(t.monitor_state, s.monitor_id == m.id)
         .where(m.id == monitor_id, m.org_id == who.org_id))).first()
     if row is None or not who.sees(row.tags or []):
         return None
     now = datetime.now(UTC)
-    uptime = {label: await queries.uptime(conn, monitor_id, now - size, now)
-              for label, size in WINDOWS}
+    figures = await location_figures.load(conn, row, here, now)
+    # One location (a monitor without locations, checked here alone) needs no table.
+    places = figures.places if row.locations is not None or len(figures.places) > 1 else []
     r = t.results.c
     start = now - span
     results = (await conn.execute(
@@ -118,12 +122,14 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
         points = [PhasePoint(float(hour), {"rest": mean}, True)
                   for hour, mean in sorted(hours.items())]
     failed = (await conn.execute(
-        select(r.at, r.error, r.detail)
+        select(r.at, r.error, r.detail, t.locations.c.name)
+        .outerjoin(t.locations, t.locations.c.id == r.location_id)
         .where(r.monitor_id == monitor_id, r.status == ResultStatus.DOWN)
         .order_by(r.at.desc()).limit(10))).all()
     failures = [Failure(datetime.fromtimestamp(f.at / 1000, UTC),
                         ErrorCode(f.error).name.lower() if f.error else "-",
-                        str(json.loads(f.detail).get("message", "")) if f.detail else "")
+                        str(json.loads(f.detail).get("message", "")) if f.detail else "",
+                        f.name or "-")
                 for f in failed]
     incidents = await find_incidents(conn, who.org_id, IncidentFilter(monitor_id=monitor_id),
                                      limit=10)
@@ -133,8 +139,8 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
         or set(w.tags or []) & set(row.tags or [])]
     chart = latency_chart(points, start.timestamp(), now.timestamp(),
                           label=f"latency, last {range_key}") if points else ""
-    return Shown(row, target_of(row.kind, row.config or {}), uptime, chart, failures,
-                 list(incidents), windows)
+    return Shown(row, target_of(row.kind, row.config or {}), figures.combined, places,
+                 figures.last, chart, failures, list(incidents), windows)
 
 
 def _phases(result: Any) -> dict[str, float]:
@@ -209,7 +215,8 @@ async def config_yaml(conn: AsyncConnection, who: Principal, monitor_id: int
 
 # What the API's view adds to a monitor's own fields: the server's, not editable.
 SERVER_KEYS = frozenset({"id", "version", "state", "since", "last_checked_at",
-                         "last_latency_ms", "last_message", "open_incident_id", "push_path"})
+                         "last_latency_ms", "last_message", "open_incident_id", "regional",
+                         "push_path"})
 
 
 async def replace(conn: AsyncConnection, who: Principal, monitor_id: int, text: str,

@@ -21,6 +21,7 @@ from dozor.web.svg import sparkline, uptime_bar
 PAGE_SIZE = 50
 SORTS = ("name", "state", "latency")
 STATES = ("down", "pending", "up", "maintenance", "paused", "unknown")
+REGIONAL = "regional"  # a filter beside the states: some locations see it down, too few
 BAR_DAYS = 90
 
 
@@ -37,7 +38,8 @@ class Filters:
         """Unknown values fall back to defaults: a URL never makes the page fail."""
         page = query.get("page", "1")
         return cls(q=query.get("q", "")[:200].strip(), tag=query.get("tag", "")[:64].strip(),
-                   state=query.get("state", "") if query.get("state") in STATES else "",
+                   state=query.get("state", "")
+                   if query.get("state") in (*STATES, REGIONAL) else "",
                    sort=query.get("sort", "name") if query.get("sort") in SORTS else "name",
                    page=min(int(page), 10_000) if page.isdigit() and int(page) > 0 else 1)
 
@@ -52,6 +54,7 @@ class Row:
     since: datetime | None
     latency_ms: float | None
     message: str | None
+    regional: list[str]  # locations that see it down, too few to confirm an outage
     bar: str  # SVG
     spark: str  # SVG
     uptime_90d: float | None
@@ -61,7 +64,7 @@ class Row:
 class Page:
     rows: list[Row]
     total: int
-    counts: dict[str, int]  # by state, for the whole account
+    counts: dict[str, int]  # by state, and those with a regional problem, for the account
     filters: Filters
 
     @property
@@ -85,16 +88,21 @@ async def load(conn: AsyncConnection, viewer: Principal, filters: Filters,
     scope: list[ColumnElement[bool]] = [m.org_id == viewer.org_id]
     if viewer.monitor_tags is not None:  # a sub-account sees its tags' monitors only
         scope.append(or_(*[_has_tag(tag) for tag in viewer.monitor_tags]))
-    counts: dict[str, int] = {state: n for state, n in (await conn.execute(
-        select(s.state, func.count()).select_from(t.monitors)
-        .join(t.monitor_state, s.monitor_id == m.id).where(*scope).group_by(s.state))).all()}
+    counts: dict[str, int] = {REGIONAL: 0}
+    for state, n, regional in await conn.execute(
+            select(s.state, func.count(), func.count(s.regional)).select_from(t.monitors)
+            .join(t.monitor_state, s.monitor_id == m.id).where(*scope).group_by(s.state)):
+        counts[state] = n
+        counts[REGIONAL] += regional
     where = list(scope)
     if filters.q:
         where.append(func.lower(m.name).like(f"%{_escape_like(filters.q.lower())}%",
                                              escape="\\"))
     if filters.tag:
         where.append(_has_tag(filters.tag))
-    if filters.state:
+    if filters.state == REGIONAL:
+        where.append(s.regional.is_not(None))
+    elif filters.state:
         where.append(s.state == filters.state)
     base = select(t.monitors).join(t.monitor_state, s.monitor_id == m.id).where(*where)
     total = (await conn.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
@@ -106,7 +114,8 @@ async def load(conn: AsyncConnection, viewer: Principal, filters: Filters,
     order = orders[filters.sort]
     rows = (await conn.execute(
         select(m.id, m.name, m.kind, m.tags, s.state, s.since, s.last_latency_ms,
-               s.last_message).join(t.monitor_state, s.monitor_id == m.id).where(*where)
+               s.last_message, s.regional)
+        .join(t.monitor_state, s.monitor_id == m.id).where(*where)
         .order_by(*order, m.id).limit(PAGE_SIZE)
         .offset((filters.page - 1) * PAGE_SIZE))).all()
     ids = [row.id for row in rows]
@@ -125,7 +134,8 @@ async def load(conn: AsyncConnection, viewer: Principal, filters: Filters,
         hours = latency.get(row.id, {})
         page_rows.append(Row(
             row.id, row.name, row.kind, list(row.tags or []), row.state, row.since,
-            row.last_latency_ms, row.last_message, uptime_bar(shares, BAR_DAYS),
+            row.last_latency_ms, row.last_message, list(row.regional or []),
+            uptime_bar(shares, BAR_DAYS),
             sparkline([hours.get(h) for h in range(hour - 23 * HOUR, hour + 1, HOUR)]),
             ups / checks if checks else None))
     return Page(page_rows, total, counts, filters)

@@ -158,7 +158,8 @@ async def monitor(request: Request, monitor_id: Id) -> Response:
     range_key = request.query_params.get("range", "24h")
     range_key = range_key if range_key in monitor_page.RANGES else "24h"
     async with access.database(request).connect() as conn:
-        shown = await monitor_page.load(conn, who, monitor_id, range_key)
+        shown = await monitor_page.load(conn, who, monitor_id, range_key,
+                                        request.app.state.settings.location)
     if shown is None:
         return render(request, "not_found.html", {"user": user, "who": who}, status=404)
     return render(request, "monitor.html", {"m": shown, "user": user, "who": who,

@@ -1,0 +1,98 @@
+"""A monitor checked from three locations in a real browser, the whole way through: the
+server checks a local site from its own location, probes at fra and waw deliver results
+over /probe/v1, and one location seeing it down is a regional problem: a badge on the
+overview, and the monitor page's locations table shows each location's view."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from playwright.async_api import ConsoleMessage, Page, expect
+from sqlalchemy import select
+
+from dozor.config.specs import parse_monitor
+from dozor.store import monitors as store
+from dozor.store import tables as t
+from tests.api.seed import database
+from tests.browser.conftest import sign_up_in_browser
+from tests.engine.conftest import eventually
+from tests.probe.server_helpers import add_probe, bearer, result
+from tests.servers.http import LocalHttpServer
+
+
+class Probes:
+    """The fra and waw probes: fra sees the site down, waw sees it up."""
+
+    def __init__(self, server: str, database_url: str, monitor_id: int) -> None:
+        self.server, self.url, self.monitor_id = server, database_url, monitor_id
+        self.tokens: dict[str, str] = {}
+
+    async def register(self) -> None:
+        for location in ("fra", "waw"):
+            self.tokens[location] = await add_probe(self.url, f"{location}-1", location)
+
+    async def report(self) -> None:
+        """One result from each: the quorum forgets a location not heard for 30 s."""
+        at = int(datetime.now(UTC).timestamp() * 1000)
+        async with httpx.AsyncClient(base_url=self.server) as http:
+            for location, ok in (("fra", False), ("waw", True)):
+                sent = await http.post("/probe/v1/results", headers=bearer(self.tokens[location]),
+                                       json={"results": [result(self.monitor_id, at, ok=ok)],
+                                             "dropped": 0})
+                assert sent.status_code == 200, sent.text
+
+    async def state(self) -> Any:
+        async with database(self.url) as connection:
+            return (await connection.execute(select(t.monitor_state).where(
+                t.monitor_state.c.monitor_id == self.monitor_id))).one()
+
+
+async def monitor(database_url: str, url: str) -> int:
+    async with database(database_url) as connection:
+        org_id = await connection.scalar(select(t.organizations.c.id))
+        return await store.create_monitor(connection, parse_monitor({
+            "name": "shop", "kind": "http", "url": url, "interval": "1s",
+            "confirm-after": 1, "locations": ["fra", "local", "waw"]}), org_id)
+
+
+async def test_a_regional_problem_is_a_badge_and_the_page_shows_each_location(
+        page: Page, server: str, database_url: str) -> None:
+    refused: list[str] = []
+
+    def note(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            refused.append(message.text)
+    page.on("console", note)
+    async with LocalHttpServer() as site:
+        site.serve("/health", body="ok")
+        await sign_up_in_browser(page, server)
+        probes = Probes(server, database_url, await monitor(database_url, site.url("/health")))
+        await probes.register()
+
+        async def regional_at_fra_and_checked_here() -> bool:
+            await probes.report()
+            state = await probes.state()
+            return bool(state.regional == ["fra"] and state.last_checked_at is not None)
+        # The engine picks the monitor up within a second (its reload interval).
+        await eventually(regional_at_fra_and_checked_here, within=20)
+
+        await page.goto(server)
+        row = page.locator("tr", has_text="shop")
+        await expect(row.locator("[data-state]")).to_have_text("up")
+        await expect(row.locator("[data-regional]")).to_have_text("regional: fra")
+        await page.get_by_role("link", name="regional 1").click()
+        await expect(page.locator("tbody tr")).to_have_count(1)
+
+        await probes.report()
+        await row.get_by_role("link", name="shop").click()
+        await expect(page.get_by_role("heading", name="Locations")).to_be_visible()
+        await expect(page.get_by_text("Regional problem: seen down from fra")).to_be_visible()
+        for location, view in (("fra", "down"), ("local", "up"), ("waw", "up")):
+            cell = page.locator(f'tr[data-location="{location}"] .state')
+            await expect(cell).to_have_text(view)
+        combined = page.locator('tr[data-location=""]')
+        await expect(combined).to_contain_text("All locations")
+        await expect(combined.locator(".state")).to_have_text("up")
+    assert refused == []
