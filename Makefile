@@ -41,6 +41,7 @@ bench: $(BIN)/dozor
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.erasure
 	$(BIN)/python -m bench.probe_ingest
+	$(BIN)/python -m bench.takeover
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache test-artifacts

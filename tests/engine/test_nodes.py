@@ -183,7 +183,9 @@ async def test_a_killed_node_s_monitors_are_taken_over_and_alert_once(
 
                 # Outages on both nodes' monitors: one incident and one alert each.
                 held = await leases(engine)
-                first_id = min(held.values())  # the first node started first: the lower id
+                async with engine.connect() as connection:  # a node is named host:pid
+                    first_id = await connection.scalar(select(t.server_nodes.c.id).where(
+                        t.server_nodes.c.name.endswith(f":{first.pid}")))
                 on_first = [s for s in SITES if held[ids[s]] == first_id]
                 on_second = [s for s in SITES if held[ids[s]] != first_id]
                 down_before = on_first[:2] + on_second[:1]
