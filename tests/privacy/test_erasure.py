@@ -122,7 +122,7 @@ async def test_an_erasure_cut_short_is_finished_by_running_it_again(
 
         monkeypatch.setattr(erasure, "_delete", crash_at_messages)
         with pytest.raises(RuntimeError):
-            await requests.run_open(engine, datetime.now(UTC))
+            await erasure.run_open(engine, datetime.now(UTC))
         assert await rows_holding(database_url, "acme")  # part done, still recorded open
         async with engine.connect() as db:
             assert len(await requests.open_requests(db)) == 1
@@ -132,11 +132,11 @@ async def test_an_erasure_cut_short_is_finished_by_running_it_again(
                 t.organizations.c.id == owner.org_id))
             assert restricted is not None  # frozen: nothing new was processed meanwhile
         monkeypatch.setattr(erasure, "_delete", real_delete)
-        assert await requests.run_open(engine, datetime.now(UTC)) == 1
+        assert await erasure.run_open(engine, datetime.now(UTC)) == 1
         assert await rows_holding(database_url, "acme", "owner@example.com") == []
         async with engine.connect() as db:
             assert await requests.open_requests(db) == []
-        assert await requests.run_open(engine, datetime.now(UTC)) == 0
+        assert await erasure.run_open(engine, datetime.now(UTC)) == 0
     finally:
         await engine.dispose()
 

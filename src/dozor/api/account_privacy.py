@@ -169,6 +169,6 @@ async def _erasure_pending(conn: AsyncConnection, org_id: int) -> bool:
 
 async def carry_out(engine: AsyncEngine) -> None:
     try:
-        await requests.run_open(engine, datetime.now(UTC))
+        await erasure.run_open(engine, datetime.now(UTC))
     except Exception:  # the periodic run (privacy.service) tries again
         log.exception("erasure failed; it will be tried again")

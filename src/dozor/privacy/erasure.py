@@ -26,7 +26,7 @@ from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ColumnElement
 
-from dozor.privacy import audit, export, keys, restriction
+from dozor.privacy import audit, export, keys, requests, restriction
 from dozor.store import account_tables as a
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
@@ -131,6 +131,22 @@ async def erase_contact(conn: AsyncConnection, org_id: int, contact_id: int, *,
     return report
 
 
+async def run_open(engine: AsyncEngine, now: datetime) -> int:
+    """Carry out every open request, oldest deadline first; returns how many were done."""
+    async with engine.connect() as conn:
+        pending = await requests.open_requests(conn)
+    for request in pending:
+        if request.contact_id is None:
+            await erase_organisation(engine, request.org_id, now=now,
+                                             reason=request.source, request_id=request.id)
+        else:
+            async with write_transaction(engine) as conn:
+                await erase_contact(conn, request.org_id, request.contact_id,
+                                            now=now, reason=request.source,
+                                            request_id=request.id)
+    return len(pending)
+
+
 async def _users_only_here(conn: AsyncConnection, org_id: int) -> list[int]:
     ms = a.memberships.c
     elsewhere = select(ms.user_id).where(ms.org_id != org_id)
@@ -159,8 +175,6 @@ async def _delete(conn: AsyncConnection, table: Table, where: ColumnElement[bool
 async def _record(conn: AsyncConnection, org_id: int, contact_id: int | None,
                   now: datetime, reason: str, request_id: int | None,
                   report: ErasureReport) -> None:
-    from dozor.privacy import requests  # requests calls this module
-
     request_id = await requests.mark_done(conn, org_id, contact_id, now=now, reason=reason,
                                           request_id=request_id, detail=report.as_detail())
     target = f"organisation {org_id}" if contact_id is None else f"contact {contact_id}"

@@ -3,7 +3,8 @@ once here: the deadline is what the log is judged against), and kept afterwards 
 and dates only, as the proof that each was answered.
 
 An account's request freezes the account at once (``restriction``); the erasure itself
-runs in the background (``run_open``), again after a restart if it was cut short.
+runs in the background (``erasure.run_open``), again after a restart if it was cut
+short.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dozor.privacy import erasure, restriction
+from dozor.privacy import restriction
 from dozor.store import privacy_tables as pv
-from dozor.store.db import write_transaction
 
 log = logging.getLogger(__name__)
 DEADLINE_DAYS = 5  # business days
@@ -92,19 +92,3 @@ async def open_requests(conn: AsyncConnection) -> Sequence[Row[Any]]:
     r = pv.erasure_requests.c
     return (await conn.execute(select(pv.erasure_requests).where(r.done_at.is_(None))
                                .order_by(r.due_by, r.id))).all()
-
-
-async def run_open(engine: AsyncEngine, now: datetime) -> int:
-    """Carry out every open request, oldest deadline first; returns how many were done."""
-    async with engine.connect() as conn:
-        pending = await open_requests(conn)
-    for request in pending:
-        if request.contact_id is None:
-            await erasure.erase_organisation(engine, request.org_id, now=now,
-                                             reason=request.source, request_id=request.id)
-        else:
-            async with write_transaction(engine) as conn:
-                await erasure.erase_contact(conn, request.org_id, request.contact_id,
-                                            now=now, reason=request.source,
-                                            request_id=request.id)
-    return len(pending)

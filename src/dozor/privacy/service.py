@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dozor.privacy import requests
+from dozor.privacy import erasure
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class PrivacyService:
                 await self._task
 
     async def run_once(self) -> None:
-        done = await requests.run_open(self.database, datetime.now(UTC))
+        done = await erasure.run_open(self.database, datetime.now(UTC))
         if done:
             log.info("%d erasure request(s) carried out", done)
 
