@@ -1,9 +1,6 @@
 """Which location checks a monitor: ``locations`` in YAML and over the API, and a server
 that leaves monitors assigned only elsewhere to the probes there."""
 
-# Fixtures come from tests/api and tests/engine: test parameters take their names.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import httpx
@@ -14,14 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dozor.config.yamlfile import ConfigFileError, dump, load_text
 from dozor.engine.engine import Engine
 from dozor.store import tables as t
-from tests.api.conftest import (  # noqa: F401 (fixtures)
-    Person,
-    app,
-    client,
-    fresh_limits_and_cheap_hashes,
-    owner,
-)
-from tests.engine.conftest import add_monitor, eventually, running, settings  # noqa: F401
+from tests.api.conftest import Person
+from tests.engine.conftest import add_monitor, eventually
 from tests.fakes import ScriptedCheck
 
 YAML = """monitors:

@@ -1,9 +1,6 @@
 """The rule that confirms an outage across locations: ``confirm-locations`` in YAML and
 over the API, read back as written, refused with the field named when it cannot hold."""
 
-# Fixtures come from tests/api: test parameters take their names.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import httpx
@@ -11,13 +8,7 @@ import pytest
 
 from dozor.config.specs import SpecError, parse_monitor
 from dozor.config.yamlfile import ConfigFileError, dump, load_text
-from tests.api.conftest import (  # noqa: F401 (fixtures)
-    Person,
-    app,
-    client,
-    fresh_limits_and_cheap_hashes,
-    owner,
-)
+from tests.api.conftest import Person
 
 YAML = """monitors:
   - name: shop

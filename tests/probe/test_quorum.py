@@ -4,9 +4,6 @@ over ``POST /probe/v1/results``, and the engine running in the same process deci
 monitor's state from the three. One location down is a regional problem and pages
 nobody; a majority (or the rule) down opens one incident and queues the alerts."""
 
-# Fixtures come from tests/api: test parameters take their names.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -24,13 +21,7 @@ from dozor.notify import contacts
 from dozor.store import monitors as store
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
-from tests.api.conftest import (  # noqa: F401 (fixtures)
-    Person,
-    app,
-    client,
-    fresh_limits_and_cheap_hashes,
-    owner,
-)
+from tests.api.conftest import Person
 from tests.api.seed import database
 from tests.engine.conftest import eventually
 from tests.fakes import ScriptedCheck

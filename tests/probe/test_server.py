@@ -1,9 +1,6 @@
 """The server's side of remote probes on both databases: probe tokens, the monitors a
 probe is given, and the results it delivers, stored under its location exactly once."""
 
-# Fixtures come from tests/api and tests/engine: test parameters take their names.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -18,14 +15,7 @@ from dozor.engine.rollup_job import roll_up
 from dozor.privacy import restriction
 from dozor.store import tables as t
 from dozor.store.db import create_engine
-from tests.api.conftest import (  # noqa: F401 (fixtures)
-    Person,
-    app,
-    client,
-    fresh_limits_and_cheap_hashes,
-    owner,
-    stranger,
-)
+from tests.api.conftest import Person
 from tests.api.seed import database
 from tests.probe.server_helpers import (
     add_monitor,
