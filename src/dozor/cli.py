@@ -346,7 +346,7 @@ async def retention(database: AsyncEngine, dry_run: bool) -> None:
 
     s = _settings()
     if not dry_run:  # raw results must be in the rollups before they go
-        await roll_up(database, datetime.now(UTC))
+        await roll_up(database, datetime.now(UTC), keep_raw=s.retention_raw)
     report = await prune(database, Windows(s.retention_raw, s.retention_hourly,
                                            s.retention_daily), datetime.now(UTC), dry_run)
     click.echo("would remove:" if dry_run else "removed:")

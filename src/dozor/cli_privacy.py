@@ -213,9 +213,10 @@ async def privacy_retention(database: AsyncEngine, dry_run: bool) -> None:
     from dozor.privacy import retention
 
     now = datetime.now(UTC)
+    settings = load_settings()
     if not dry_run:  # raw results must be in the rollups before they go
-        await roll_up(database, now)
-    report = await retention.run(database, retention.Windows.from_settings(load_settings()),
+        await roll_up(database, now, keep_raw=settings.retention_raw)
+    report = await retention.run(database, retention.Windows.from_settings(settings),
                                  now, dry_run=dry_run)
     click.echo("would remove:" if dry_run else "removed:")
     for line in report.lines():

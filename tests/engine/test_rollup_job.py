@@ -17,10 +17,12 @@ from tests.engine.conftest import add_monitor
 DAY0 = datetime(2026, 4, 1, tzinfo=UTC)
 
 
-async def store_results(engine: AsyncEngine, monitor_id: int, hours: int) -> None:
-    """Every minute for `hours` hours: down in minute 0 of each hour, maintenance in minute 1."""
+async def store_results(engine: AsyncEngine, monitor_id: int, hours: int, first: int = 0
+                        ) -> None:
+    """Every minute for `hours` hours from hour `first` of DAY0: down in minute 0 of each
+    hour, maintenance in minute 1."""
     rows = []
-    for minute in range(hours * 60):
+    for minute in range(first * 60, (first + hours) * 60):
         status = (ResultStatus.DOWN if minute % 60 == 0 else
                   ResultStatus.MAINTENANCE if minute % 60 == 1 else ResultStatus.UP)
         at = int((DAY0 + timedelta(minutes=minute)).timestamp() * 1000)

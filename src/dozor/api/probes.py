@@ -11,8 +11,11 @@ on ``/api/v1``.
   "version": "..."}``, at most 5,000 results. They are stored under the probe's location
   in one transaction; one already stored (same monitor, time and location) is not stored
   again, so a resent batch is harmless. Results of monitors not assigned to the location
-  (or deleted, or of an organisation that restricted processing) are skipped. The answer
-  counts each: ``{"stored": n, "duplicates": d, "skipped": s}``. Each result of a
+  (or deleted, or of an organisation that restricted processing) are skipped, and so are
+  results too old for their hour to be rolled up again (``late_hours.oldest_accepted_ms``:
+  about the raw-results retention window). A stored result of an hour already rolled up
+  is recorded for the rollup job in the same transaction (``store.late_hours``). The
+  answer counts each: ``{"stored": n, "duplicates": d, "skipped": s}``. Each result of a
   monitor with two locations or more is then handed, oldest first, to the engine running
   in this process (``app.state.engine``), which decides the monitor's state from its
   locations (``Engine.evaluate_remote``, ``core.quorum``); one older than the last
@@ -21,6 +24,7 @@ on ``/api/v1``.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -40,6 +44,7 @@ from dozor.engine.engine import Engine
 from dozor.engine.evaluator import result_status
 from dozor.engine.ingest import result_row
 from dozor.probe.wire import ProbeResult
+from dozor.store import late_hours
 from dozor.store import monitors as store
 from dozor.store import probes as probe_store
 from dozor.store import tables as t
@@ -52,6 +57,7 @@ MAX_BYTES = 32 * 1024 * 1024  # 5,000 failures with their details fit many times
 MAX_AT_MS = 2**53  # beyond this no clock is right (and PostgreSQL's bigint ends)
 MAX_LATENCY_MS = 2**31 - 1
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix=PREFIX, tags=["probes"], include_in_schema=False)
 
 
@@ -115,34 +121,35 @@ async def results(request: Request, caller: Probe, conn: Connection) -> dict[str
     delivery = _parse(await _body(request))
     now = datetime.now(UTC)
     targets = await _targets(conn, caller.location, {r.monitor_id for r in delivery.results})
+    oldest = late_hours.oldest_accepted_ms(now, request.app.state.settings.retention_raw)
+    accepted = [r for r in delivery.results if r.monitor_id in targets and r.at_ms >= oldest]
+    if too_old := sum(1 for r in delivery.results if r.at_ms < oldest):
+        log.warning("probe %s: %d results older than the raw-results retention window "
+                    "were skipped", caller.name, too_old)
     windows = await _windows(conn, {row.org_id for row in targets.values()})
     rows = []
-    for result in delivery.results:
-        monitor = targets.get(result.monitor_id)
-        if monitor is None:
-            continue
+    for result in accepted:
+        monitor = targets[result.monitor_id]
         at = datetime.fromtimestamp(result.at_ms / 1000, UTC)
         inside = in_maintenance(windows.get(monitor.org_id, ()), monitor.name, monitor.tags, at)
         rows.append(result_row(monitor.id, result.at_ms, caller.location_id,
                                result_status(result.ok, inside), result.outcome()))
-    stored = await insert_missing_rows(conn, t.results, rows)
+    stored = await insert_missing_rows(conn, t.results, rows)  # (monitor, at, location)
+    await late_hours.mark(conn, stored, datetime.now(UTC))
     await probe_store.record_contact(conn, caller.id, now, **_report(delivery, now))
-    elsewhere = _evaluate(request.app.state.engine, caller.location, delivery.results,
-                          targets)
+    elsewhere = _evaluate(request.app.state.engine, caller.location, accepted)
     if elsewhere:  # their monitors' states are another server node's to decide
         await relay.send_results(conn, caller.location, elsewhere)
-    return {"stored": stored, "duplicates": len(rows) - stored,
+    return {"stored": len(stored), "duplicates": len(rows) - len(stored),
             "skipped": len(delivery.results) - len(rows)}
 
 
-def _evaluate(engine: Engine, location: str, results: Sequence[ProbeResult],
-              targets: dict[int, Any]) -> list[ProbeResult]:
-    """Hand the results to the engine, oldest first (see the module's text); return the
-    ones another server node holds the monitors of (``engine.relay``)."""
+def _evaluate(engine: Engine, location: str, results: Sequence[ProbeResult]
+              ) -> list[ProbeResult]:
+    """Hand the stored results to the engine, oldest first (see the module's text);
+    return the ones another server node holds the monitors of (``engine.relay``)."""
     elsewhere = []
     for result in sorted(results, key=lambda r: r.at_ms):
-        if result.monitor_id not in targets:
-            continue
         if engine.held_elsewhere(result.monitor_id):
             elsewhere.append(result)
             continue

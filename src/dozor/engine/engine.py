@@ -368,7 +368,8 @@ class Engine:
 
     async def roll_up(self) -> int:
         """Roll up the hours that have ended (see engine.rollup_job)."""
-        return await roll_up(self.database, datetime.now(UTC), self.writer.oldest_unwritten())
+        return await roll_up(self.database, datetime.now(UTC), self.writer.oldest_unwritten(),
+                             keep_raw=self.settings.retention_raw)
 
     async def prune(self, dry_run: bool = False) -> Any:
         if not dry_run:  # raw results must be in the rollups before they go

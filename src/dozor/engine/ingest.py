@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -26,6 +26,7 @@ from dozor.core import phases
 from dozor.core.types import Outcome, ResultStatus
 from dozor.engine.evaluator import Observation
 from dozor.engine.transitions import Listener, StateChange, record_transitions
+from dozor.store import late_hours
 from dozor.store import tables as t
 from dozor.store.db import write_transaction
 
@@ -165,6 +166,10 @@ class ResultWriter:
             results = [self._result_row(o) for o in batch if _measured_here(o)]
             if results:  # rollups are made from these by engine.rollup_job
                 await connection.execute(insert(t.results), results)
+                # Another server node may have rolled their hour up already (when this
+                # one writes its queue after a database outage): the job makes it again.
+                await late_hours.mark(connection, ((r["monitor_id"], r["at"], r["location_id"])
+                                                   for r in results), datetime.now(UTC))
             incidents = await record_transitions(connection, batch, self.open_incidents,
                                                  self.location_id, self.listeners)
             await self._save_states(connection, batch, incidents)

@@ -249,6 +249,16 @@ def _rollup_table(name: str) -> Table:
 rollups_hourly = _rollup_table("rollups_hourly")
 rollups_daily = _rollup_table("rollups_daily")
 
+# Hours rolled up before some of their results were stored (a probe delivering its
+# buffer late): the rollup job makes them again (store.late_hours, migration 0021).
+late_hours = Table(
+    "late_hours", metadata,
+    Column("bucket", BigInteger, primary_key=True),  # epoch seconds of the hour's start
+    Column("monitor_id", ForeignKey("monitors.id", ondelete="CASCADE"), primary_key=True),
+    Column("location_id", SmallInteger, primary_key=True),
+    sqlite_with_rowid=False,
+)
+
 incidents = Table(
     "incidents", metadata,
     Column("id", Integer, primary_key=True),

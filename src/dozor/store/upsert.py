@@ -45,12 +45,13 @@ async def insert_missing(connection: AsyncConnection, table: Table, row: dict[st
 
 
 async def insert_missing_rows(connection: AsyncConnection, table: Table,
-                              rows: Sequence[dict[str, Any]]) -> int:
+                              rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """Insert those of ``rows`` whose keys are not stored yet (nor earlier in ``rows``);
-    how many were inserted. One statement per thousand rows on both backends."""
+    the primary keys of those inserted. One statement per thousand rows on both
+    backends."""
     if not rows:
-        return 0
+        return []
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = (dialect.insert(table).on_conflict_do_nothing()
                  .returning(*table.primary_key.columns))
-    return len((await connection.execute(statement, list(rows))).all())
+    return [tuple(key) for key in await connection.execute(statement, list(rows))]
