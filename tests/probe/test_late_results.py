@@ -3,9 +3,6 @@ server was away) still count: the rollup job makes the hour and its day again, a
 batch changes nothing, a crash in between loses nothing, and results too old for that
 are skipped. Both databases, through the real ``POST /probe/v1/results``."""
 
-# Fixtures come from tests/api: test parameters take their names.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -20,13 +17,7 @@ from dozor.engine import rollup_job
 from dozor.engine.rollup_job import roll_up
 from dozor.store import tables as t
 from dozor.store.db import create_engine
-from tests.api.conftest import (  # noqa: F401 (fixtures)
-    Person,
-    app,
-    client,
-    fresh_limits_and_cheap_hashes,
-    owner,
-)
+from tests.api.conftest import Person
 from tests.api.seed import database
 from tests.probe.server_helpers import add_monitor, add_probe, bearer, location_id, result
 
