@@ -94,3 +94,29 @@ async def test_delivery_resumes_by_itself_when_the_server_is_back(tmp_path: Path
         with pytest.raises(asyncio.CancelledError):
             await running
     await buffer.close()
+
+
+async def test_the_server_answering_again_cuts_a_long_backoff_short(tmp_path: Path) -> None:
+    buffer = ResultBuffer(tmp_path / "outbox.db")
+    await buffer.open()
+    await buffer.add([result(n) for n in range(3)])
+    async with LocalHttpServer() as server, aiohttp.ClientSession() as session:
+        server.serve("/probe/v1/results", status=502)
+        sender = Sender(buffer, session, server.url("/"), "t",
+                        backoff=Backoff(first=60, most=60))  # a minute between tries
+        running = asyncio.ensure_future(sender.run_forever())
+        for _ in range(200):  # bounded: 2 s at most
+            if sender.backoff.failures:
+                break
+            await asyncio.sleep(0.01)
+        server.serve("/probe/v1/results", json={"stored": 3})
+        sender.server_back()  # what the agent does when its poll is answered again
+        for _ in range(200):
+            if buffer.size == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert buffer.size == 0 and sender.delivered == 3
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    await buffer.close()

@@ -6,7 +6,9 @@ Four loops share one event loop:
   it holds, so an unchanged one costs a ``304``) and applies it to the scheduler as the
   engine applies a reload: a new monitor runs first at its spread offset, a changed one
   soon, a removed one stops. An unreachable server keeps the assignment (a probe goes
-  on measuring while its server is away); a revoked token stops the agent.
+  on measuring while its server is away, and keeps asking every ``sync_interval``); the
+  first answer after that wakes the sender out of its backoff; a revoked token stops
+  the agent.
 - **the scheduler** runs each check through the runner; the next run is after the
   retry interval if the check failed, else the interval (states are the server's work).
 - **flush** moves measured results into the on-disk buffer every ``flush_interval`` (or
@@ -175,7 +177,10 @@ class Agent:
             try:
                 await self.sync_once()
             except Unreachable as error:
-                wait = max(backoff.next_wait(), self.config.sync_interval)
+                # One small GET per interval is no burden on a server that is coming
+                # back, and finding it soon is what lets the buffer drain soon.
+                backoff.next_wait()  # counts the failures, for the log
+                wait = self.config.sync_interval
                 if backoff.worth_telling:
                     log.warning("%s; checking %d monitors as assigned before (next try "
                                 "in %.0f s)", error, len(self.monitors), wait)
@@ -186,6 +191,8 @@ class Agent:
                 self.failure = error
                 self.finished.set()
                 return
+            if backoff.failures:
+                self.sender.server_back()
             backoff.reset()
             await asyncio.sleep(self.config.sync_interval)
 

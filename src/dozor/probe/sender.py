@@ -14,6 +14,7 @@ once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ class Sender:
         self.batch = batch
         self.backoff = backoff or Backoff()
         self.wake = asyncio.Event()  # set when results are added
+        self._back = asyncio.Event()  # set when the server answers the agent again
         # Held while a batch is on its way: whoever stops the sender takes it first, so a
         # batch the server stored is not cut off before it leaves the buffer (and sent again).
         self.sending = asyncio.Lock()
@@ -92,6 +94,12 @@ class Sender:
         self.delivered += len(waiting)
         return len(waiting)
 
+    def server_back(self) -> None:
+        """The server answered again (the agent's assignment poll): stop waiting out the
+        backoff, which may have grown to a minute, and deliver now."""
+        if self.backoff.failures:
+            self._back.set()
+
     async def run_forever(self) -> None:
         """Deliver while there is anything to deliver; then wait to be woken."""
         while True:
@@ -103,7 +111,9 @@ class Sender:
                 if self.backoff.worth_telling:
                     log.warning("%s; %d results wait (next try in %.0f s)", error,
                                 self.buffer.size, wait)
-                await asyncio.sleep(wait)
+                self._back.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._back.wait(), wait)
                 continue
             self.backoff.reset()
             if sent < self.batch:
