@@ -66,6 +66,7 @@ class Engine:
         self.cluster = node_for(database, settings.location, settings.node_lease)
         # Probe results and pings another node received for monitors held here.
         self.relay = RelayListener(database, self._relayed_results, self._relayed_ping)
+        self._rebalancing = asyncio.Lock()
         self.stats = CheckStats()  # read by /metrics at scrape time
         self._revision = -1
         self._tasks: list[asyncio.Task[None]] = []
@@ -227,6 +228,10 @@ class Engine:
     async def rebalance(self) -> None:
         """Take up the monitors this node now holds, drop the ones it lost, and hand back
         its extra ones once what they measured is stored (``engine.cluster``)."""
+        async with self._rebalancing:  # the periodic step and a reload's may meet
+            await self._rebalance()
+
+    async def _rebalance(self) -> None:
         plan: Plan = await self.cluster.step()
         if self.cluster.shared:
             await self.relay.ensure()  # the database may have dropped its connection
