@@ -21,7 +21,7 @@ run: $(BIN)/dozor
 test: $(BIN)/dozor chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 # The browser tests drive Debian's Chromium (never a downloaded one). Installed here when
 # missing and this user may; otherwise those tests skip and say why.
