@@ -62,6 +62,8 @@ class Node(Protocol):
     shared: bool  # other nodes may serve this database (and take heartbeat pings)
 
     def holds(self, monitor_id: int) -> bool: ...
+    def keeps(self, monitor_id: int) -> bool: ...
+    async def fence(self, connection: AsyncConnection, ids: Iterable[int]) -> set[int]: ...
     async def preflight(self) -> None: ...
     async def start(self) -> None: ...
     async def step(self) -> Plan: ...
@@ -89,6 +91,12 @@ class SingleNode:
 
     def holds(self, monitor_id: int) -> bool:
         return True
+
+    def keeps(self, monitor_id: int) -> bool:
+        return True
+
+    async def fence(self, connection: AsyncConnection, ids: Iterable[int]) -> set[int]:
+        return set(ids)
 
     async def preflight(self) -> None:
         """Refuse (ClusterError) if another server runs on this file."""
@@ -148,7 +156,13 @@ class LeasedNode:
         self._valid_until = 0.0  # monotonic: past it, this node holds nothing
 
     def holds(self, monitor_id: int) -> bool:
+        """Whether this node may check the monitor now: leased here, and renewed lately."""
         return monitor_id in self.held and time.monotonic() < self._valid_until
+
+    def keeps(self, monitor_id: int) -> bool:
+        """Whether the monitor is leased here, renewed lately or not: a lapse is healed by
+        the next renewal (or the monitor is lost then), not by forgetting the monitor."""
+        return monitor_id in self.held
 
     async def preflight(self) -> None:
         """Refuse (ClusterError) if the live nodes check from another location."""
@@ -203,6 +217,15 @@ class LeasedNode:
         self.held = mine
         self.leader = bool(live) and live[0].id == self.node_id
         return plan
+
+    async def fence(self, connection: AsyncConnection, ids: Iterable[int]) -> set[int]:
+        """Of ``ids``, the monitors still leased here, locked until ``connection``'s
+        transaction ends: the result writer writes state only for those, so a node whose
+        lease was taken while its writes waited (the database was away) never overwrites
+        the new holder's state or opens a second incident."""
+        if self.node_id is None:
+            return set()
+        return await nodes.still_held(connection, self.node_id, ids)
 
     def let_go(self, ids: Iterable[int]) -> None:
         """Stop holding ``ids`` in memory (checks of them stop here at once)."""

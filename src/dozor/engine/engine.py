@@ -89,6 +89,8 @@ class Engine:
         self.writer = ResultWriter(self.database, location_id, self.settings.flush_batch)
         self.writer.listeners.extend(self.listeners)
         self.writer.after_commit.extend(self.after_commit)
+        if self.cluster.shared:
+            self.writer.fence = self.cluster.fence
         self.scheduler = Scheduler(self._run, self.settings.max_concurrency,
                                    self.settings.per_host_concurrency)
         await self.cluster.start()
@@ -233,27 +235,43 @@ class Engine:
 
     async def _rebalance(self) -> None:
         plan: Plan = await self.cluster.step()
-        if self.cluster.shared:
-            await self.relay.ensure()  # the database may have dropped its connection
         for monitor_id in plan.lost:
             self._let_go(monitor_id)
-        if plan.excess:
-            self.cluster.let_go(plan.excess)  # no check of them starts or lands from here
-            for monitor_id in plan.excess:
-                self.scheduler.remove(monitor_id)
-            await self.writer.flush()
-            for monitor_id in plan.excess:
-                self._let_go(monitor_id)
-            await self.cluster.give_back(plan.excess)
-        if plan.taken:
-            taken = [self.monitors[i] for i in plan.taken if i in self.monitors]
-            async with self.database.connect() as connection:
-                states = await restore.load_states(connection, list(plan.taken), everything=False)
-                views = await restore.load_views(connection, {
-                    m.id: quorum.fresh_for(m.interval, m.timeout) for m in taken if m.quorum})
-            for monitor in taken:  # the others were created after the last reload: taken there
-                self._hold(monitor, states.get(monitor.id), None, views.get(monitor.id),
-                           taken_over=True)
+        try:
+            await self._hand_back(plan.excess)
+            await self._take_up(plan.taken)
+        except BaseException:
+            # Leased, but not taken up (or not handed back): held no more in memory, so
+            # the next step finds them among its leases and tries again.
+            self.cluster.let_go(plan.taken | plan.excess)
+            raise
+        if self.cluster.shared:
+            await self.relay.ensure()  # the database may have dropped its connection
+
+    async def _hand_back(self, ids: set[int]) -> None:
+        if not ids:
+            return
+        self.cluster.let_go(ids)  # no check of them starts or lands from here
+        for monitor_id in ids:
+            self.scheduler.remove(monitor_id)
+        await self.writer.flush()
+        for monitor_id in ids:
+            self._let_go(monitor_id)
+        await self.cluster.give_back(ids)
+
+    async def _take_up(self, ids: set[int]) -> None:
+        if not ids:
+            return
+        taken = [self.monitors[i] for i in ids if i in self.monitors]
+        async with self.database.connect() as connection:
+            states = await restore.load_states(connection, list(ids), everything=False)
+            views = await restore.load_views(connection, {
+                m.id: quorum.fresh_for(m.interval, m.timeout) for m in taken if m.quorum})
+        for monitor in taken:  # the others were created after the last reload: taken there
+            # A running node takes over a dead one's monitors, late already; at a start
+            # everything is claimed at once, and is spread as after a restart.
+            self._hold(monitor, states.get(monitor.id), None, views.get(monitor.id),
+                       taken_over=self.started)
 
     def _let_go(self, monitor_id: int) -> None:
         """Keep the configuration of a monitor another node holds, nothing else."""
@@ -278,7 +296,7 @@ class Engine:
             monitor.last_latency_ms = previous.last_latency_ms
             if previous.push_token and previous.push_token != monitor.push_token:
                 self._by_token.pop(previous.push_token, None)  # no longer a heartbeat
-        if self.cluster.holds(monitor.id):
+        if self.cluster.keeps(monitor.id):  # its lease, whether renewed lately or not
             self._hold(monitor, state, previous, views)
         else:
             self.scheduler.remove(monitor.id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,8 +30,9 @@ from dozor.store import late_hours
 from dozor.store import tables as t
 from dozor.store.db import write_transaction
 
-__all__ = ["Listener", "ResultWriter", "StateChange"]
+__all__ = ["Fence", "Listener", "ResultWriter", "StateChange"]
 log = logging.getLogger(__name__)
+Fence = Callable[[AsyncConnection, set[int]], Awaitable[set[int]]]
 MAX_QUEUED = 200_000  # past this, the oldest results are dropped (the database is gone)
 
 
@@ -44,6 +45,9 @@ class ResultWriter:
         # Called after a batch with state changes committed (wakes the alert dispatcher).
         self.after_commit: list[Callable[[], None]] = []
         self.open_incidents: dict[int, int] = {}  # monitor id -> its open incident's id
+        # Several server nodes (engine.cluster): which of these monitors this node still
+        # holds, locked for the transaction; state is written only for those.
+        self.fence: Fence | None = None
         self._queue: list[Observation] = []
         self._due = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -170,13 +174,28 @@ class ResultWriter:
                 # one writes its queue after a database outage): the job makes it again.
                 await late_hours.mark(connection, ((r["monitor_id"], r["at"], r["location_id"])
                                                    for r in results), datetime.now(UTC))
-            incidents = await record_transitions(connection, batch, self.open_incidents,
+            decided = await self._still_held(connection, batch)
+            incidents = await record_transitions(connection, decided, self.open_incidents,
                                                  self.location_id, self.listeners)
-            await self._save_states(connection, batch, incidents)
+            await self._save_states(connection, decided, incidents)
         if self.after_commit and any(o.transitions for o in batch):
             for callback in self.after_commit:
                 callback()
         return incidents
+
+    async def _still_held(self, connection: AsyncConnection, batch: Sequence[Observation]
+                          ) -> Sequence[Observation]:
+        """The observations whose state this node may still write (all, with one node).
+        What it measured is stored either way: those are facts, whoever decides."""
+        if self.fence is None:
+            return batch
+        held = await self.fence(connection, {o.monitor.id for o in batch})
+        kept = [o for o in batch if o.monitor.id in held]
+        if len(kept) < len(batch):
+            log.warning("%d monitors were taken over by another node before their state "
+                        "was written here: their results are stored, their state is not",
+                        len({o.monitor.id for o in batch} - held))
+        return kept
 
     def _result_row(self, o: Observation) -> dict[str, Any]:
         assert o.outcome is not None and o.status is not None

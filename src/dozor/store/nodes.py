@@ -75,6 +75,20 @@ async def holders(connection: AsyncConnection) -> dict[int, int]:
     return {row.monitor_id: row.node_id for row in rows}
 
 
+async def still_held(connection: AsyncConnection, node_id: int, ids: Iterable[int]
+                     ) -> set[int]:
+    """Which of ``ids`` are leased to ``node_id``, their leases locked (FOR SHARE) until
+    the caller's transaction ends: nobody deletes or takes them meanwhile, so what the
+    caller writes about them is the holder's."""
+    chosen = list(ids)
+    if not chosen:
+        return set()
+    query = (select(leases.monitor_id)
+             .where(leases.node_id == node_id, leases.monitor_id.in_(chosen))
+             .with_for_update(read=True))
+    return set((await connection.execute(query)).scalars())
+
+
 async def monitor_count(connection: AsyncConnection) -> int:
     return int(await connection.scalar(select(func.count()).select_from(t.monitors)) or 0)
 
