@@ -79,8 +79,8 @@ def serve(host: str | None, port: int | None) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     use_keys(settings)
+    _refuse_a_node_too_many(settings)  # before migrating: never migrate a running server's
     upgrade(settings.resolved_database_url)
-    _refuse_a_node_too_many(settings)
     click.echo(f"Dozor on http://{host or settings.host}:{port or settings.port} "
                f"({_safe_url(settings)})")
     # Open dashboards hold event streams that never end by themselves: after this many

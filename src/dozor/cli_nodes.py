@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.cli_format import table, when
-from dozor.cli_support import load_settings, with_database
+from dozor.cli_support import with_database
 from dozor.store import nodes
 from dozor.store.db import is_sqlite
 
@@ -19,7 +21,6 @@ async def nodes_list(database: AsyncEngine) -> None:
         click.echo("SQLite: one server node checks every monitor (several nodes need "
                    "PostgreSQL)")
         return
-    lease = load_settings().node_lease
     async with database.connect() as connection:
         found = await nodes.all_nodes(connection)
         now = await nodes.database_now(connection)
@@ -27,7 +28,8 @@ async def nodes_list(database: AsyncEngine) -> None:
         ["ID", "NODE", "LOCATION", "VERSION", "STARTED", "HEARTBEAT", "MONITORS", "STATE"],
         [[str(node.id), node.name, node.location, node.version, when(node.started_at, now),
           when(node.heartbeat_at, now), str(node.monitors),
-          "live" if now - node.heartbeat_at <= lease else "silent"] for node in found]))
+          "live" if now - node.heartbeat_at <= timedelta(milliseconds=node.lease_ms)
+          else "silent"] for node in found]))
 
 
 GROUPS = (nodes_list,)

@@ -6,7 +6,7 @@ unchecked."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dozor.config.specs import parse_monitor
 from dozor.core.types import ErrorCode, MonitorState, Outcome
 from dozor.engine import restore
-from dozor.engine.cluster import LeasedNode
+from dozor.engine.cluster import ClusterError, LeasedNode
 from dozor.engine.engine import Engine
 from dozor.settings import Settings
 from dozor.store import monitors as store
@@ -75,7 +75,7 @@ async def test_a_node_whose_monitor_was_taken_stores_results_not_state(
         await connection.execute(delete(t.server_nodes).where(
             t.server_nodes.c.id == cluster(node).node_id))
         other = (await connection.execute(insert(t.server_nodes).values(
-            name="other:1", location="local", version="x", started_at=now,
+            name="other:1", location="local", version="x", lease_ms=10_000, started_at=now,
             heartbeat_at=now).returning(t.server_nodes.c.id))).scalar_one()
         await connection.execute(insert(t.monitor_leases).values(
             monitor_id=shop, node_id=other, taken_at=now))
@@ -128,3 +128,11 @@ async def test_a_step_that_fails_after_claiming_is_taken_up_by_the_next(
     await node.rebalance()
     assert cluster(node).holds(shop) and shop in node.scheduler
 
+
+
+async def test_a_node_with_another_lease_is_refused(node: Engine, database: AsyncEngine) -> None:
+    other = LeasedNode(database, "local", timedelta(seconds=30))
+    with pytest.raises(ClusterError, match="DOZOR_NODE_LEASE 10s, this one 30s"):
+        await other.preflight()
+    with pytest.raises(ClusterError, match="DOZOR_LOCATION"):
+        await LeasedNode(database, "waw", timedelta(seconds=10)).preflight()

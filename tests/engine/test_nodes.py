@@ -44,7 +44,7 @@ from tests.servers.smtp import SmtpServer
 ROOT = Path(__file__).resolve().parents[2]
 SITES = [f"site-{i}" for i in range(8)]
 INTERVAL = 2.0
-LEASE = 2.0
+LEASE = 4.0  # seconds: slack for a loaded machine (a step every 1.3 s)
 
 
 @pytest.fixture
@@ -244,8 +244,8 @@ async def test_sqlite_runs_one_node_and_says_so(tmp_path: Path) -> None:
 @pytest.mark.postgres
 async def test_what_reaches_one_node_is_judged_by_the_node_holding_the_monitor(
         postgres_url: str, tmp_path: Path) -> None:
-    """A probe's results and a failing heartbeat ping sent to the node that does not hold
-    the monitor: the holder decides (``engine.relay``)."""
+    """A probe's results and heartbeat pings (a success, then a failure) sent to the node
+    that does not hold the monitor: the holder decides (``engine.relay``)."""
     engine = create_engine(postgres_url)
     token = await add_probe(postgres_url, "waw-1", "waw")
     async with engine.begin() as connection:
@@ -258,7 +258,7 @@ async def test_what_reaches_one_node_is_judged_by_the_node_holding_the_monitor(
         for name in ("a", "b"):
             settings = Settings.model_validate({
                 "data_dir": tmp_path / name, "database_url": postgres_url,
-                "node_lease": "2s", "reload_interval": "0.2s", "private_targets": "allow"})
+                "node_lease": "5s", "reload_interval": "0.2s", "private_targets": "allow"})
             servers.append(await stack.enter_async_context(serving(settings)))
 
         def engines() -> list[Engine]:
@@ -271,7 +271,7 @@ async def test_what_reaches_one_node_is_judged_by_the_node_holding_the_monitor(
         def holder_and_other(monitor_id: int) -> tuple[Engine, str, str]:
             """The engine holding the monitor, its node's address, the other's."""
             [(holder, here)] = [(e, b) for e, (b, _) in zip(engines(), servers, strict=True)
-                                if e.cluster.holds(monitor_id)]
+                                if e.cluster.keeps(monitor_id)]
             [other] = [b for b, _ in servers if b != here]
             return holder, here, other
 
@@ -289,9 +289,9 @@ async def test_what_reaches_one_node_is_judged_by_the_node_holding_the_monitor(
             return shop in await incidents(engine)
         await until(opened, 10)
 
-        holder, here, elsewhere = holder_and_other(nightly)
+        holder, _, elsewhere = holder_and_other(nightly)
         async with httpx.AsyncClient() as http:
-            assert (await http.get(f"{here}/ping/{push}")).status_code == 200
+            assert (await http.get(f"{elsewhere}/ping/{push}")).status_code == 200
             await until(lambda: asyncio.sleep(0, holder.evaluator.state(nightly)
                                               is MonitorState.UP), 10)
             assert (await http.get(f"{elsewhere}/ping/{push}/fail")).status_code == 200

@@ -34,6 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Protocol
 
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dozor import __version__
@@ -86,7 +87,9 @@ class SingleNode:
     shared = False
 
     def __init__(self, path: str | None) -> None:
-        self.path = Path(f"{path}.serve.lock") if path and path != ":memory:" else None
+        # Resolved: a database reached through a symbolic link has one lock, not two.
+        self.path = (Path(f"{Path(path).resolve()}.serve.lock")
+                     if path and path != ":memory:" else None)
         self._lock: IO[str] | None = None
 
     def holds(self, monitor_id: int) -> bool:
@@ -106,7 +109,11 @@ class SingleNode:
     async def start(self) -> None:
         if self.path is None:
             return
-        lock = self.path.open("a+")
+        try:
+            lock = self.path.open("a+")
+        except OSError as error:
+            raise ClusterError(f"cannot open the server lock {self.path}: {error.strerror} "
+                               "(it sits beside the database file; run as its owner)") from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -149,6 +156,7 @@ class LeasedNode:
         self.location = location
         self.lease = lease
         self.period = lease.total_seconds() / 3
+        self._lease_ms = int(lease.total_seconds() * 1000)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.node_id: int | None = None
         self.held: set[int] = set()
@@ -165,18 +173,30 @@ class LeasedNode:
         return monitor_id in self.held
 
     async def preflight(self) -> None:
-        """Refuse (ClusterError) if the live nodes check from another location."""
+        """Refuse (ClusterError) if the live nodes disagree with this one."""
         async with self.database.connect() as connection:
-            self._same_location(await nodes.live(connection, self.lease))
+            try:
+                others = await nodes.live(connection, self.lease)
+            except ProgrammingError:  # not migrated yet: no node has run here
+                return
+        self._agree(others)
 
     async def start(self) -> None:
         async with self.database.begin() as connection:
             others = await nodes.live(connection, self.lease)
-            self._same_location(others)
+            self._agree(others)
             await self._join(connection)
         log.info("server node %s joined (%d other live nodes)", self.name, len(others))
 
-    def _same_location(self, others: list[nodes.Node]) -> None:
+    def _agree(self, others: list[nodes.Node]) -> None:
+        """Refuse to join nodes that check from elsewhere or judge heartbeats by another
+        lease (each would take the other's monitors, or judge it dead, too soon)."""
+        leases = sorted({n.lease_ms for n in others} - {self._lease_ms})
+        if leases:
+            raise ClusterError(
+                f"the server nodes on this database use DOZOR_NODE_LEASE "
+                f"{', '.join(f'{ms / 1000:g}s' for ms in leases)}, this one "
+                f"{self._lease_ms / 1000:g}s: give every node the same")
         elsewhere = sorted({n.location for n in others} - {self.location})
         if elsewhere:
             # Nodes divide one location's work; another location is a probe's job.
@@ -187,7 +207,8 @@ class LeasedNode:
 
     async def _join(self, connection: AsyncConnection) -> None:
         before = time.monotonic()
-        self.node_id = await nodes.join(connection, self.name, self.location, __version__)
+        self.node_id = await nodes.join(connection, self.name, self.location, __version__,
+                                        self.lease)
         self._valid_until = before + self.lease.total_seconds() - self.period
 
     async def step(self) -> Plan:
@@ -200,8 +221,7 @@ class LeasedNode:
                 log.warning("server node %s was judged dead by the others; joining again",
                             self.name)
                 plan.lost, self.held = set(self.held), set()
-                self.node_id = await nodes.join(connection, self.name, self.location,
-                                                __version__)
+                await self._join(connection)
             for name in await nodes.remove_dead(connection, self.lease):
                 log.warning("server node %s went silent; its monitors are taken over", name)
             live = await nodes.live(connection, self.lease)

@@ -47,6 +47,7 @@ from dozor.store import probes as store_probes
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 30.0  # seconds the writer gets to store what is queued when stopping
+RELAY_EVERY = 5.0  # seconds between relayed successful pings of one monitor
 TAKEOVER_SPREAD = 2.0  # seconds over which a dead node's overdue monitors are checked
 
 
@@ -67,6 +68,7 @@ class Engine:
         # Probe results and pings another node received for monitors held here.
         self.relay = RelayListener(database, self._relayed_results, self._relayed_ping)
         self._rebalancing = asyncio.Lock()
+        self._relayed: dict[int, float] = {}  # monitor id -> when its last ping was relayed
         self.stats = CheckStats()  # read by /metrics at scrape time
         self._revision = -1
         self._tasks: list[asyncio.Task[None]] = []
@@ -355,6 +357,7 @@ class Engine:
         self.evaluator.forget(monitor_id)
         self.signals.pop(monitor_id, None)
         self.writer.forget(monitor_id)
+        self._relayed.pop(monitor_id, None)
 
     async def record_ping(self, token: str, kind: str = "success") -> bool:
         """A heartbeat ping arrived: False when no monitor has this push token; raises
@@ -372,14 +375,29 @@ class Engine:
             return True  # the account froze processing: acknowledged, not stored
         await self.pings.record(monitor_id, kind, datetime.now(UTC))
         if self.held_elsewhere(monitor_id):
-            # Its holder learns of a failure at once; a success (the holder alone knows
-            # whether it changes anything) waits for the holder's next check.
-            if kind == "fail":
-                async with self.database.begin() as connection:
-                    await relay.send_ping(connection, monitor_id, kind)
+            await self._relay_ping(monitor_id, kind)
         elif self._ping_may_change(monitor_id, kind):
             self.scheduler.trigger(monitor_id)
         return True
+
+    async def _relay_ping(self, monitor_id: int, kind: str) -> None:
+        """Tell the holder (``engine.relay``): a failure always; a success at most every
+        few seconds per monitor, since only the holder knows whether it changes anything
+        (a down monitor recovers) and a job pinging every second must not cost a notice
+        each. The ping is stored already: a notice that cannot be sent is not the job's
+        problem, the holder's next check reads it."""
+        now = time.monotonic()
+        if kind == "success" and now - self._relayed.get(monitor_id, -RELAY_EVERY) < RELAY_EVERY:
+            return
+        if kind == "start":
+            return  # starts change no state
+        self._relayed[monitor_id] = now
+        try:
+            async with self.database.begin() as connection:
+                await relay.send_ping(connection, monitor_id, kind)
+        except Exception:
+            log.warning("could not pass a %s ping of monitor %s to its node", kind,
+                        monitor_id, exc_info=True)
 
     def _ping_may_change(self, monitor_id: int, kind: str) -> bool:
         """Evaluate at once only when the ping can change the state: a failure, or a

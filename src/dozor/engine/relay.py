@@ -13,6 +13,7 @@ message), in notices under PostgreSQL's 8,000-byte limit.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -27,6 +28,7 @@ from dozor.probe.wire import ProbeResult
 log = logging.getLogger(__name__)
 CHANNEL = "dozor_relay"
 MAX_PAYLOAD = 7_000  # bytes; PostgreSQL refuses a notice of 8,000
+ANSWER_WITHIN = 5.0  # seconds the listening connection has to answer a check
 MESSAGE = 200  # characters of a result's message that travel: the reason in an alert
 
 OnResults = Callable[[str, list[ProbeResult]], None]
@@ -80,8 +82,15 @@ class Listener:
         self._driver: Any = None  # the asyncpg connection under it
 
     async def ensure(self) -> None:
+        """Listening, on a connection that answers (one a NAT or a proxy cut silently
+        still looks open, and would hear nothing ever again)."""
         if self._driver is not None and not self._driver.is_closed():
-            return
+            try:
+                await asyncio.wait_for(self._driver.fetchval("SELECT 1"), ANSWER_WITHIN)
+                return
+            except Exception:
+                log.warning("the relay's connection stopped answering; listening again")
+                await self.stop(dead=True)
         await self.stop()
         connection = await self.database.connect()
         try:
@@ -94,12 +103,19 @@ class Listener:
             raise
         self._connection = connection
 
-    async def stop(self) -> None:
+    async def stop(self, dead: bool = False) -> None:
+        """Stop listening. A ``dead`` connection is dropped, not returned to the pool
+        (returning it would wait on a socket that never answers)."""
         if self._connection is not None:
             with contextlib.suppress(Exception):
-                await self._driver.remove_listener(CHANNEL, self._heard)
+                async with asyncio.timeout(ANSWER_WITHIN):
+                    if dead:
+                        await self._connection.invalidate()
+                    else:
+                        await self._driver.remove_listener(CHANNEL, self._heard)
             with contextlib.suppress(Exception):
-                await self._connection.close()
+                async with asyncio.timeout(ANSWER_WITHIN):
+                    await self._connection.close()
         self._connection = self._driver = None
 
     def _heard(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:

@@ -79,9 +79,12 @@ def take_snapshot(engine: Engine, outbox: Depth, at: datetime) -> Snapshot:
     """Copy what the engine holds (call on the event loop's thread)."""
     # The one part of a scrape that is O(monitors) on the loop: keep it to tuple building
     # (about a millisecond per thousand monitors).
-    trackers = engine.evaluator.trackers
+    # With several server nodes each shows the monitors it holds (scrape every node):
+    # another node's monitors would show here as unknown, with an old latency.
+    trackers, keeps = engine.evaluator.trackers, engine.cluster.keeps
     monitors = [MonitorRow(m.id, m.name, m.kind, tracker.state if (tracker := trackers.get(m.id))
-                           else None, m.last_latency_ms) for m in engine.monitors.values()]
+                           else None, m.last_latency_ms)
+                for m in engine.monitors.values() if keeps(m.id)]
     kinds = {kind: KindStats(s.checks, s.failures, s.seconds, list(s.buckets))
              for kind, s in engine.stats.kinds.items()}
     lag = engine.scheduler.lag

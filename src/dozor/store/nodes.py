@@ -27,15 +27,18 @@ class Node:
     name: str
     location: str
     version: str
+    lease_ms: int
     started_at: datetime
     heartbeat_at: datetime
     monitors: int  # leases it holds
 
 
-async def join(connection: AsyncConnection, name: str, location: str, version: str) -> int:
+async def join(connection: AsyncConnection, name: str, location: str, version: str,
+               lease: timedelta) -> int:
     """Register a node; its id."""
     return int((await connection.execute(insert(t.server_nodes).values(
-        name=name, location=location, version=version, started_at=func.now(),
+        name=name, location=location, version=version,
+        lease_ms=int(lease.total_seconds() * 1000), started_at=func.now(),
         heartbeat_at=func.now()).returning(nodes.id))).scalar_one())
 
 
@@ -138,5 +141,5 @@ def _held_count() -> Any:
 
 
 def _node(row: Row[Any]) -> Node:
-    return Node(row.id, row.name, row.location, row.version, row.started_at,
+    return Node(row.id, row.name, row.location, row.version, row.lease_ms, row.started_at,
                 row.heartbeat_at, int(row.monitors))

@@ -145,6 +145,7 @@ server_nodes = Table(
     Column("name", String(200), nullable=False),  # host and process, for people reading
     Column("location", String(64), nullable=False),
     Column("version", String(64), nullable=False),
+    Column("lease_ms", Integer, nullable=False),  # DOZOR_NODE_LEASE: nodes must agree
     Column("started_at", UTCDateTime, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
     sqlite_autoincrement=True,

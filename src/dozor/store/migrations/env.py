@@ -10,6 +10,8 @@ from sqlalchemy.engine import Connection
 from dozor.store.db import create_engine
 from dozor.store.tables import metadata
 
+MIGRATION_LOCK = 0x646F7A6F72  # "dozor": the advisory lock key migrations take on PostgreSQL
+
 
 def _run(connection: Connection) -> None:
     context.configure(
@@ -31,6 +33,11 @@ async def _online() -> None:
             # to the table. Off before the transaction begins (inside it, it is ignored),
             # as SQLite's own procedure for schema changes says.
             await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        else:
+            # Several server nodes starting together each migrate: one at a time (the
+            # lock ends with the session), the others then find nothing to do.
+            await connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+            await connection.commit()
         await connection.run_sync(_run)
         await connection.commit()
     await engine.dispose()

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column('name', sa.String(length=200), nullable=False),
         sa.Column('location', sa.String(length=64), nullable=False),
         sa.Column('version', sa.String(length=64), nullable=False),
+        sa.Column('lease_ms', sa.Integer(), nullable=False),
         sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('id'),
