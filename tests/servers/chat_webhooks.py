@@ -28,10 +28,12 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
+
+from tests.servers.aiohttp_base import LocalAiohttpServer
 
 
 @dataclass(slots=True)
@@ -71,14 +73,13 @@ def text_reply(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text, content_type="text/plain")
 
 
-class RecordingServer:
+class RecordingServer(LocalAiohttpServer):
     """Base of the fakes: records requests, plays scripted replies, else :meth:`answer`."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[Received] = []
         self._script: deque[Reply] = deque()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -89,27 +90,8 @@ class RecordingServer:
     async def answer(self, request: web.Request, received: Received) -> web.StreamResponse:
         raise NotImplementedError
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._entry)
-        # Cancel a handler whose client gave up, so a never-answering reply can't hold close().
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.close()
 
     async def _entry(self, request: web.Request) -> web.StreamResponse:
         received = Received(request.method, request.path_qs, dict(request.query),

@@ -26,11 +26,12 @@ import base64
 import contextlib
 import ssl
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import trustme
 from aiohttp import web
+
+from tests.servers.aiohttp_base import LocalAiohttpServer
 
 
 @dataclass(slots=True)
@@ -60,19 +61,18 @@ def server_ssl_context(cert: trustme.LeafCert) -> ssl.SSLContext:
     return context
 
 
-class LocalHttpServer:
+class LocalHttpServer(LocalAiohttpServer):
     def __init__(self, *, ssl_context: ssl.SSLContext | None = None,
                  host: str = "127.0.0.1") -> None:
+        super().__init__()
         self.host = host
+        self.ssl_context = ssl_context
         self.scheme = "https" if ssl_context else "http"
         self.requests: list[Recorded] = []
         # Accepted by /basic-auth and /bearer; kept here so secrets stay out of URLs.
         self.users: dict[str, str] = {}
         self.tokens: set[str] = set()
-        self._ssl_context = ssl_context
         self._canned: dict[str, Canned] = {}
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     def serve(self, path: str, **response: Any) -> str:
         """Answer ``path`` with a canned response (see :class:`Canned`); returns its URL."""
@@ -85,30 +85,11 @@ class LocalHttpServer:
             host = f"[{host}]"
         return f"{self.scheme}://{host}:{self.port}{path}"
 
-    async def start(self) -> None:
-        app = web.Application(middlewares=[self._record])
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        # Cancel a handler when its client goes away, so a delayed route can't hold shutdown.
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.1)
-        await self._runner.setup()
-        # Port 0 the first time; the same port again after close(), to model a restart.
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl_context,
-                           reuse_address=True)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
 
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> LocalHttpServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        traceback: TracebackType | None) -> None:
-        await self.close()
+    def middlewares(self) -> list[Any]:
+        return [self._record]
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:

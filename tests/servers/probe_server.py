@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.servers.aiohttp_base import LocalAiohttpServer
 
 CREATED = datetime(2025, 1, 1, tzinfo=UTC).isoformat()
 
@@ -34,8 +35,9 @@ def http_monitor(monitor_id: int, url: str, interval_ms: int = 100, revision: in
             "revision": revision, "created_at": CREATED, "push_token": None, **fields}
 
 
-class FakeProbeServer:
+class FakeProbeServer(LocalAiohttpServer):
     def __init__(self) -> None:
+        super().__init__()
         self.tokens: dict[str, str] = {}  # token -> the location it belongs to
         self.monitors: list[dict[str, Any]] = []
         self.revision = 1
@@ -43,8 +45,6 @@ class FakeProbeServer:
         self.bodies: list[dict[str, Any]] = []  # every accepted results body
         self.failing: int | None = None
         self.monitor_reads = 0  # 200 answers to the monitors endpoint
-        self.port = 0
-        self._runner: web.AppRunner | None = None
 
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -60,28 +60,9 @@ class FakeProbeServer:
     def count(self, monitor_id: int) -> int:
         return sum(1 for r in self.results if r["monitor_id"] == monitor_id)
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/probe/v1/monitors", self._monitors)
         app.router.add_post("/probe/v1/results", self._results)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeProbeServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        traceback: TracebackType | None) -> None:
-        await self.close()
 
     def _refusal(self, request: web.Request) -> web.Response | None:
         if self.failing is not None:

@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.servers.aiohttp_base import LocalAiohttpServer
+
 
 @dataclass
 class Reply:
@@ -63,15 +65,16 @@ def domain_answer(
     return Reply(body)
 
 
-class RdapServer:
+class RdapServer(LocalAiohttpServer):
     """Serves canned RDAP answers on 127.0.0.1 at an ephemeral port; counts requests."""
 
+    shutdown_timeout = 0.5  # a slow answer's handler is cancelled; closing waits this long
+
     def __init__(self) -> None:
+        super().__init__()
         self.domains: dict[str, Reply] = {}
         self.bootstrap = Reply({"version": "1.0", "services": []})
         self.requests: Counter[str] = Counter()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     @property
     def url(self) -> str:
@@ -95,20 +98,9 @@ class RdapServer:
         self.bootstrap = Reply({"version": "1.0", "publication": "2026-01-01T00:00:00Z",
                                 "services": services})
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/dns.json", self._bootstrap)
         app.router.add_get("/{prefix:.*}/domain/{name}", self._domain)
-        # Cancel a slow handler when the client gives up, so closing never waits for it.
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _bootstrap(self, request: web.Request) -> web.Response:
         self.requests["/dns.json"] += 1
