@@ -17,7 +17,6 @@ import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -25,6 +24,7 @@ import aiohttp
 from aiohttp import web
 
 from dozor.notify.channels.base import CallbackReply, CallbackRequest, ChannelEvent
+from tests.servers.aiohttp_base import LocalAiohttpServer
 
 
 @dataclass(slots=True)
@@ -53,37 +53,11 @@ class Answer:
                             content_type=self.content_type, headers=self.headers)
 
 
-class LoopbackServer:
+class LoopbackServer(LocalAiohttpServer):
     """An aiohttp application on 127.0.0.1 and an ephemeral port."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._runner: web.AppRunner | None = None
-
-    def routes(self, app: web.Application) -> None:
-        raise NotImplementedError
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
-
-    async def __aenter__(self) -> LoopbackServer:
-        app = web.Application(middlewares=self.middlewares())
-        self.routes(app)
-        # Cancel handlers whose client left, so a never-answering one can't hold shutdown.
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        traceback: TracebackType | None) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def middlewares(self) -> list[Any]:
-        return []
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
