@@ -112,6 +112,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty PostgreSQL database, for what only PostgreSQL does
+    (several server nodes); mark such tests ``postgres``."""
+    with fresh_database(request, "postgresql", tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     yield engine

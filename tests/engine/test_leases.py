@@ -5,7 +5,7 @@ unchecked."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,16 +23,9 @@ from dozor.settings import Settings
 from dozor.store import monitors as store
 from dozor.store import tables as t
 from dozor.store.db import create_engine
-from tests.conftest import fresh_database
 from tests.engine.conftest import add_monitor
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(request, "postgresql", tmp_path) as url:
-        yield url
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +33,6 @@ from dozor.store import nodes
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
 from dozor.store.db import create_engine
-from tests.conftest import fresh_database
 from tests.engine.test_pings import heartbeat
 from tests.notify.conftest import add_contact
 from tests.probe.server_helpers import add_probe, bearer, result
@@ -45,12 +44,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SITES = [f"site-{i}" for i in range(8)]
 INTERVAL = 2.0
 LEASE = 4.0  # seconds: slack for a loaded machine (a step every 1.3 s)
-
-
-@pytest.fixture
-def postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(request, "postgresql", tmp_path) as url:
-        yield url
 
 
 def environment(database_url: str, data_dir: Path) -> dict[str, str]:

@@ -104,7 +104,8 @@ class Engine:
             self.writer.run_forever(s.flush_interval.total_seconds()))
         self._spawn(self.scheduler.run_forever())
         self._spawn(self._every(s.reload_interval, self.reload))
-        self._spawn(self._every(timedelta(seconds=self.cluster.period), self.rebalance))
+        if self.cluster.shared:  # one node holds everything: nothing to divide
+            self._spawn(self._every(timedelta(seconds=self.cluster.period), self.rebalance))
         # Installation-wide jobs run on one node (repeating them elsewhere is harmless,
         # only wasted).
         self._spawn(self._every(s.retention_interval, self.prune, leader_only=True))
@@ -210,20 +211,23 @@ class Engine:
             # A monitor assigned only to other locations is held, not checked: its state
             # comes from its locations' results (evaluate_remote).
             present = await store.monitor_ids(connection)
-            states = await restore.load_states(connection, [r.id for r in rows if r.id not in
-                                                     self.monitors], everything=first)
+            # State only for monitors new here and held here: on PostgreSQL the others are
+            # another node's, and those this node claims next are read when taken up.
+            new = [r for r in rows if r.id not in self.monitors and self.cluster.keeps(r.id)]
+            states = await restore.load_states(connection, [r.id for r in new],
+                                               everything=first and not self.cluster.shared)
             windows = await store.list_maintenance(connection)
             views = await restore.load_views(connection, {
                 r.id: quorum.fresh_for(r.interval_ms / 1000, r.timeout_ms / 1000)
-                for r in rows if r.id not in self.monitors and r.locations})
+                for r in new if r.locations})
         self.evaluator.set_windows((w.org_id, store.window_from_row(w)) for w in windows)
         for monitor_id in set(self.monitors) - present:
             self._drop(monitor_id)
-        new = [row.id for row in rows if row.id not in self.monitors]
+        unseen = any(row.id not in self.monitors for row in rows)
         for row in rows:
             self._apply(row, states.get(row.id), views.get(row.id))
         self._revision = revision
-        if new and self.cluster.shared:  # lease them now rather than at the next step
+        if unseen and self.cluster.shared:  # lease them now rather than at the next step
             await self.rebalance()
         # Monitors live as long as the process: keep them out of the cyclic collector's
         # walks, which otherwise grow with every monitor and cost on every check.
@@ -386,11 +390,11 @@ class Engine:
         (a down monitor recovers) and a job pinging every second must not cost a notice
         each. The ping is stored already: a notice that cannot be sent is not the job's
         problem, the holder's next check reads it."""
+        if kind == "start":
+            return  # starts change no state
         now = time.monotonic()
         if kind == "success" and now - self._relayed.get(monitor_id, -RELAY_EVERY) < RELAY_EVERY:
             return
-        if kind == "start":
-            return  # starts change no state
         self._relayed[monitor_id] = now
         try:
             async with self.database.begin() as connection:

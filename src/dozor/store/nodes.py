@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, literal, select, update
+from sqlalchemy import Row, delete, func, insert, literal, select, true, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -60,11 +60,7 @@ async def remove_dead(connection: AsyncConnection, lease: timedelta) -> list[str
 
 async def live(connection: AsyncConnection, lease: timedelta) -> list[Node]:
     """The nodes heard within ``lease``, oldest first, with how many monitors each holds."""
-    held = _held_count()
-    rows = (await connection.execute(
-        select(t.server_nodes, held).where(nodes.heartbeat_at >= func.now() - lease)
-        .order_by(nodes.id))).all()
-    return [_node(row) for row in rows]
+    return await _nodes(connection, nodes.heartbeat_at >= func.now() - lease)
 
 
 async def held_by(connection: AsyncConnection, node_id: int) -> set[int]:
@@ -125,19 +121,20 @@ async def leave(connection: AsyncConnection, node_id: int) -> None:
 
 async def all_nodes(connection: AsyncConnection) -> list[Node]:
     """Every registered node (live or not yet removed), for ``dozor nodes``."""
-    held = _held_count()
-    rows = (await connection.execute(select(t.server_nodes, held).order_by(nodes.id))).all()
+    return await _nodes(connection, true())
+
+
+async def _nodes(connection: AsyncConnection, where: Any) -> list[Node]:
+    held = (select(func.count()).select_from(t.monitor_leases)
+            .where(leases.node_id == nodes.id).scalar_subquery().label("monitors"))
+    rows = (await connection.execute(
+        select(t.server_nodes, held).where(where).order_by(nodes.id))).all()
     return [_node(row) for row in rows]
 
 
 async def database_now(connection: AsyncConnection) -> datetime:
     value: Any = await connection.scalar(select(func.now()))
     return value  # type: ignore[no-any-return]
-
-
-def _held_count() -> Any:
-    return (select(func.count()).select_from(t.monitor_leases)
-            .where(leases.node_id == nodes.id).scalar_subquery().label("monitors"))
 
 
 def _node(row: Row[Any]) -> Node:
