@@ -27,7 +27,10 @@ def settings(request: Request) -> Settings:
 
 async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
     """One transaction per request: all of a request's changes commit, or none (unless
-    the error is a :class:`Problem` that asks to keep them)."""
+    the error is a :class:`Problem` that asks to keep them). Declared with
+    ``scope="function"`` (``Connection``): the commit runs when the route returns, before
+    the answer is sent, so a client never sees a success whose commit then fails, nor
+    reads its own write missing (FastAPI's default exits after sending)."""
     async with write_transaction(database(request)) as conn:
         try:
             yield conn
@@ -37,8 +40,10 @@ async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
             raise
 
 
-async def principal(request: Request,
-                    conn: Annotated[AsyncConnection, Depends(connection)]) -> Principal:
+Connection = Annotated[AsyncConnection, Depends(connection, scope="function")]
+
+
+async def principal(request: Request, conn: Connection) -> Principal:
     caller = await authenticate(conn, request)
     subaccounts.check_path(caller, request.url.path)  # fail closed for sub-accounts
     return caller
@@ -50,6 +55,5 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID, description="An object's id.")]
 IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only those of this id.")]
 """A query parameter that filters a list by an object's id, bounded as ``Id`` is."""
 
-Connection = Annotated[AsyncConnection, Depends(connection)]
 Caller = Annotated[Principal, Depends(principal)]
 AppSettings = Annotated[Settings, Depends(settings)]

@@ -57,7 +57,7 @@ async def _reading(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-Reading = Annotated[AsyncConnection, Depends(_reading)]
+Reading = Annotated[AsyncConnection, Depends(_reading, scope="function")]
 NOT_FOUND = "no status page here"
 
 
