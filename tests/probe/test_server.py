@@ -127,6 +127,35 @@ async def test_results_are_stored_under_the_probes_location_once(
     assert {r["location_id"] for r in listed.json()["items"]} == {fra}
 
 
+async def test_a_monitor_checked_by_probes_alone_shows_its_latest_check(
+        client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
+    fra = await add_probe(database_url, "fra-1", "fra")
+    waw = await add_probe(database_url, "waw-1", "waw")
+    at = now_ms()
+    shop = await add_monitor(client, owner.headers, "shop", locations=["fra", "waw"])
+
+    async def deliver(token: str, *results: dict[str, Any]) -> None:
+        sent = await client.post(RESULTS, headers=bearer(token),
+                                 json={"results": list(results), "dropped": 0})
+        assert sent.status_code == 200, sent.text
+
+    async def last_check() -> tuple[Any, ...]:
+        body = (await client.get(f"/api/v1/monitors/{shop}", headers=owner.headers)).json()
+        return body["last_checked_at"], body["last_latency_ms"], body["last_message"]
+
+    assert await last_check() == (None, None, None)
+    await deliver(fra, result(shop, at - 20_000, latency_ms=80.0),
+                  result(shop, at - 10_000, ok=False))
+    refused = datetime.fromtimestamp((at - 10_000) / 1000, UTC).isoformat()
+    assert await last_check() == (refused, None, "connection refused")
+    # A probe's buffer delivered late is older than what is shown: it changes nothing.
+    await deliver(waw, result(shop, at - 30_000, latency_ms=40.0))
+    assert await last_check() == (refused, None, "connection refused")
+    await deliver(waw, result(shop, at - 5_000, latency_ms=40.0))
+    assert await last_check() == (datetime.fromtimestamp((at - 5_000) / 1000, UTC)
+                                  .isoformat(), 40.0, None)
+
+
 async def test_a_bad_field_is_named_and_nothing_is_stored(
         client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
     token = await add_probe(database_url, "fra-1", "fra")

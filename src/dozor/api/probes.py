@@ -42,7 +42,7 @@ from dozor.core.maintenance import Window, in_maintenance
 from dozor.engine import relay
 from dozor.engine.engine import Engine
 from dozor.engine.evaluator import result_status
-from dozor.engine.ingest import result_row
+from dozor.engine.ingest import record_latest_checks, result_row
 from dozor.probe.wire import ProbeResult
 from dozor.store import late_hours
 from dozor.store import monitors as store
@@ -127,15 +127,16 @@ async def results(request: Request, caller: Probe, conn: Connection) -> dict[str
         log.warning("probe %s: %d results older than the raw-results retention window "
                     "were skipped", caller.name, too_old)
     windows = await _windows(conn, {row.org_id for row in targets.values()})
-    rows = []
+    rows, checks = [], []
     for result in accepted:
-        monitor = targets[result.monitor_id]
-        at = datetime.fromtimestamp(result.at_ms / 1000, UTC)
+        monitor, at, outcome = targets[result.monitor_id], result.at, result.outcome()
         inside = in_maintenance(windows.get(monitor.org_id, ()), monitor.name, monitor.tags, at)
         rows.append(result_row(monitor.id, result.at_ms, caller.location_id,
-                               result_status(result.ok, inside), result.outcome()))
+                               result_status(result.ok, inside), outcome))
+        checks.append((monitor.id, at, outcome))
     stored = await insert_missing_rows(conn, t.results, rows)  # (monitor, at, location)
     await late_hours.mark(conn, stored, datetime.now(UTC))
+    await record_latest_checks(conn, checks)
     await probe_store.record_contact(conn, caller.id, now, **_report(delivery, now))
     elsewhere = _evaluate(request.app.state.engine, caller.location, accepted)
     if elsewhere:  # their monitors' states are another server node's to decide
@@ -153,8 +154,7 @@ def _evaluate(engine: Engine, location: str, results: Sequence[ProbeResult]
         if engine.held_elsewhere(result.monitor_id):
             elsewhere.append(result)
             continue
-        at = datetime.fromtimestamp(result.at_ms / 1000, UTC)
-        engine.evaluate_remote(result.monitor_id, location, result.outcome(), at)
+        engine.evaluate_remote(result.monitor_id, location, result.outcome(), result.at)
     return elsewhere
 
 

@@ -192,8 +192,7 @@ class Engine:
 
     def _relayed_results(self, location: str, results: list[ProbeResult]) -> None:
         for result in sorted(results, key=lambda r: r.at_ms):
-            self.evaluate_remote(result.monitor_id, location, result.outcome(),
-                                 datetime.fromtimestamp(result.at_ms / 1000, UTC))
+            self.evaluate_remote(result.monitor_id, location, result.outcome(), result.at)
 
     def _relayed_ping(self, monitor_id: int, kind: str) -> None:
         if self.cluster.holds(monitor_id) and self._ping_may_change(monitor_id, kind):

@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -212,7 +212,7 @@ class ResultWriter:
             if _measured_here(observation):
                 checked[observation.monitor.id] = observation
         rows_checked, rows_state = [], []
-        for monitor_id, o in latest.items():
+        for monitor_id, o in sorted(latest.items()):  # one lock order (record_latest_checks)
             incident = incidents[monitor_id] if monitor_id in incidents \
                 else self.open_incidents.get(monitor_id)
             row = _state_values(o) | {"incident_id": incident}
@@ -254,9 +254,36 @@ def _state_values(o: Observation) -> dict[str, Any]:
 
 def _checked_values(o: Observation) -> dict[str, Any]:
     assert o.outcome is not None
-    return {"last_checked_at": o.at, "last_latency_ms": o.outcome.latency_ms,
-            "last_error": int(o.outcome.error) if o.outcome.error else None,
-            "last_message": o.outcome.message, "expires_at": expiry(o.outcome.details)}
+    return checked_values(o.at, o.outcome)
+
+
+def checked_values(at: datetime, outcome: Outcome) -> dict[str, Any]:
+    """What a monitor's state shows of its latest check."""
+    return {"last_checked_at": at, "last_latency_ms": outcome.latency_ms,
+            "last_error": int(outcome.error) if outcome.error else None,
+            "last_message": outcome.message, "expires_at": expiry(outcome.details)}
+
+
+async def record_latest_checks(connection: AsyncConnection,
+                               checks: Iterable[tuple[int, datetime, Outcome]]) -> None:
+    """Show checks measured elsewhere (a probe's) as their monitors' latest, each unless
+    a later one is shown already: a probe's buffer delivered late never turns it back.
+    The state itself is the holding node's to write (``Engine.evaluate_remote``)."""
+    latest: dict[int, tuple[datetime, Outcome]] = {}
+    for monitor_id, at, outcome in checks:
+        if monitor_id not in latest or latest[monitor_id][0] < at:
+            latest[monitor_id] = (at, outcome)
+    if not latest:
+        return
+    state = t.monitor_state.c
+    rows = [{"m_id": monitor_id} | checked_values(at, outcome)
+            for monitor_id, (at, outcome) in sorted(latest.items())]  # one lock order
+    await connection.execute(
+        update(t.monitor_state).where(
+            state.monitor_id == bindparam("m_id"),
+            or_(state.last_checked_at.is_(None),
+                state.last_checked_at < bindparam("last_checked_at")))
+        .values({k: bindparam(k) for k in rows[0] if k != "m_id"}), rows)
 
 
 # Where each kind's details say when its certificate or registration runs out.

@@ -10,6 +10,7 @@ its own, under the probe's location.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,6 +39,10 @@ class ProbeResult(BaseModel):
                    error=int(outcome.error) if outcome.error is not None else None,
                    message=(outcome.message or "")[:MAX_TEXT] or None,
                    phases=outcome.phases, details=outcome.details)
+
+    @property
+    def at(self) -> datetime:
+        return datetime.fromtimestamp(self.at_ms / 1000, UTC)
 
     def outcome(self) -> Outcome:
         error = ErrorCode(self.error) if self.error is not None else None
