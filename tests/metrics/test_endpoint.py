@@ -100,6 +100,35 @@ async def test_monitor_states_and_latencies_follow_the_monitors(
     await eventually(shop_paused)
 
 
+async def test_a_monitor_checked_by_probes_alone_shows_its_latest_latency(
+        served: tuple[str, FastAPI], database_url: str) -> None:
+    from tests.probe.server_helpers import add_probe, bearer, result
+
+    base, app = served
+    engine: Engine = app.state.engine
+    fra, waw = (await add_probe(database_url, "fra-1", "fra"),
+                await add_probe(database_url, "waw-1", "waw"))
+    shop = await add_monitor(engine.database, name="shop", locations=["fra", "waw"])
+    await engine.reload()
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+
+    async def deliver(token: str, at_ms: int, latency_ms: float) -> None:
+        batch = {"results": [result(shop, at_ms, latency_ms=latency_ms)], "dropped": 0}
+        async with aiohttp.ClientSession() as session, session.post(
+                f"{base}/probe/v1/results", json=batch, headers=bearer(token)) as answer:
+            assert answer.status == 200, await answer.text()
+
+    await deliver(fra, now_ms - 2_000, 80.0)
+    assert value(await samples(base), "dozor_monitor_latency_seconds",
+                 monitor_name="shop") == 0.08
+    await deliver(waw, now_ms - 5_000, 40.0)  # older than fra's: not the latest
+    assert value(await samples(base), "dozor_monitor_latency_seconds",
+                 monitor_name="shop") == 0.08
+    await deliver(waw, now_ms - 1_000, 40.0)
+    assert value(await samples(base), "dozor_monitor_latency_seconds",
+                 monitor_name="shop") == 0.04
+
+
 async def test_checks_are_counted_per_kind_with_their_durations(
         served: tuple[str, FastAPI]) -> None:
     base, app = served

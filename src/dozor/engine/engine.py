@@ -178,6 +178,8 @@ class Engine:
                 or location not in monitor.locations or not self.cluster.holds(monitor_id)
                 or not self.evaluator.is_news(monitor_id, location, at)):
             return False
+        if self.evaluator.is_latest(monitor_id, at):  # for /metrics, as a check here
+            monitor.last_latency_ms = outcome.latency_ms
         before = self.evaluator.regional.get(monitor_id, ())
         observation = self.evaluator.evaluate(monitor, outcome, at, location,
                                               now=datetime.now(UTC))

@@ -117,6 +117,11 @@ class Evaluator:
         last = self.locations.get(monitor_id, {}).get(location)
         return last is None or at > last[1]
 
+    def is_latest(self, monitor_id: int, at: datetime) -> bool:
+        """Whether an outcome is newer than every one folded from any location."""
+        seen = self.locations.get(monitor_id, {}).values()
+        return all(at > newest for _, newest in seen)
+
     def forget(self, monitor_id: int) -> None:
         """Drop what is held for a removed monitor."""
         self.trackers.pop(monitor_id, None)
