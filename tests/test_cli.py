@@ -96,6 +96,17 @@ def test_an_unreachable_database_is_one_clear_line(
     assert "secret" not in result.output and "Traceback" not in result.output
 
 
+def test_a_database_not_set_up_says_to_migrate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOZOR_DATA_DIR", str(tmp_path / "fresh"))
+    for command in (["monitors", "list"], ["probes", "list"], ["incidents", "list"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1, command
+        assert "no such table" in result.output and "run dozor migrate" in result.output
+        assert "Traceback" not in result.output
+
+
 def test_uptime_and_incidents_read_empty_history(dozor: CliRunner) -> None:
     ok(dozor.invoke(main, ["monitors", "add", "solo", "--kind", "scripted", "-o", "key=s"]))
     assert "24h" in ok(dozor.invoke(main, ["uptime", "solo"]))

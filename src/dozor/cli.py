@@ -43,8 +43,18 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except (OSError, DBAPIError) as error:
             reason = getattr(error, "orig", None) or error
+            hint = " (not set up yet, or older than this version: run dozor migrate)" \
+                if _missing_table(reason) else ""
             raise click.ClickException(
-                f"cannot use the database at {_safe_url(_settings())}: {reason}") from None
+                f"cannot use the database at {_safe_url(_settings())}: {reason}{hint}"
+            ) from None
+
+
+def _missing_table(reason: BaseException) -> bool:
+    """Whether the database lacks a table this version has (SQLite's message, or
+    PostgreSQL's undefined_table)."""
+    return (getattr(reason, "sqlstate", None) == "42P01"
+            or str(reason).startswith("no such table"))
 
 
 @click.group(cls=_Commands)
