@@ -12,7 +12,9 @@ what they measured first, then the leases go, so no two nodes check a monitor at
 A node that cannot renew its heartbeat (the database is out of its reach, or the process
 was frozen) stops checking on its own before the others may judge it dead: its deadline
 is counted on its own monotonic clock from before its last renewal, one period short of
-the lease, while the others count on the database's clock from after it.
+the lease, while the others count on the database's clock from after it. The heartbeat
+is renewed on a task of its own (``renew``) as well as by each step, so a step waiting
+on a slow hand-back or take-up never lets a node that is well lapse or be judged dead.
 
 SQLite has one writer and one node: ``SingleNode`` holds every monitor, and locks the
 database file, so that a second ``dozor serve`` on the same file refuses to start
@@ -68,6 +70,7 @@ class Node(Protocol):
     async def preflight(self) -> None: ...
     async def start(self) -> None: ...
     async def step(self) -> Plan: ...
+    async def renew(self) -> None: ...
     def let_go(self, ids: Iterable[int]) -> None: ...
     async def give_back(self, ids: Iterable[int]) -> None: ...
     async def stop(self) -> None: ...
@@ -132,6 +135,9 @@ class SingleNode:
     async def step(self) -> Plan:
         return Plan()
 
+    async def renew(self) -> None:
+        pass
+
     def let_go(self, ids: Iterable[int]) -> None:
         pass
 
@@ -182,10 +188,13 @@ class LeasedNode:
         self._agree(others)
 
     async def start(self) -> None:
+        before = time.monotonic()
         async with self.database.begin() as connection:
             others = await nodes.live(connection, self.lease)
             self._agree(others)
-            await self._join(connection)
+            node_id = await self._join(connection)
+        self.node_id = node_id
+        self._renewed(node_id, before)
         log.info("server node %s joined (%d other live nodes)", self.name, len(others))
 
     def _agree(self, others: list[nodes.Node]) -> None:
@@ -205,37 +214,69 @@ class LeasedNode:
                 f"{', '.join(elsewhere)}, this one from {self.location}: give every "
                 "node the same DOZOR_LOCATION (check from elsewhere with dozor probe)")
 
-    async def _join(self, connection: AsyncConnection) -> None:
+    async def _join(self, connection: AsyncConnection) -> int:
+        return await nodes.join(connection, self.name, self.location, __version__, self.lease)
+
+    def _renewed(self, node_id: int, before: float) -> None:
+        """A renewal of ``node_id``'s heartbeat committed, begun at ``before``: its leases
+        are valid until the others may judge it dead, less a period. Only ever extended
+        (the step and ``renew`` may finish in either order), and only for the row this
+        node is now: a renewal of a row it left says nothing of the new one."""
+        if node_id == self.node_id:
+            self._valid_until = max(self._valid_until,
+                                    before + self.lease.total_seconds() - self.period)
+
+    async def renew(self) -> None:
+        """Renew the heartbeat alone, in one short transaction: the engine calls it every
+        period on a task of its own, so a step stuck behind a slow hand-back or take-up
+        (``Engine.rebalance``) never keeps a node that is well from renewing.
+
+        It changes no lease, ``held`` or ``node_id``: those are the step's, which runs under
+        the engine's rebalancing lock. Finding its row gone (the others judged it dead and
+        its leases went with it), it only stops checking at once; the step, which renews
+        too, finds the row gone as well and joins again. One writer of the membership, so
+        no lock is shared with the step and a busy step never holds up a renewal."""
+        node_id = self.node_id
+        if node_id is None:  # not started, or stopped
+            return
         before = time.monotonic()
-        self.node_id = await nodes.join(connection, self.name, self.location, __version__,
-                                        self.lease)
-        self._valid_until = before + self.lease.total_seconds() - self.period
+        async with self.database.begin() as connection:
+            alive = await nodes.heartbeat(connection, node_id)
+        if alive:
+            self._renewed(node_id, before)
+        elif node_id == self.node_id:  # not joined again meanwhile: nothing is held here
+            self._valid_until = 0.0
 
     async def step(self) -> Plan:
         """Renew the heartbeat, remove dead nodes, claim or hand back monitors."""
         assert self.node_id is not None, "start() first"
-        plan = Plan()
+        node_id = self.node_id
         before = time.monotonic()
         async with self.database.begin() as connection:
-            if not await nodes.heartbeat(connection, self.node_id):
+            # Renewed here too: the row stays locked while the step claims for it, and a
+            # node judged dead finds out here, where joining again belongs (``renew``).
+            if not await nodes.heartbeat(connection, node_id):
                 log.warning("server node %s was judged dead by the others; joining again",
                             self.name)
-                plan.lost, self.held = set(self.held), set()
-                await self._join(connection)
+                self._valid_until = 0.0  # its leases are gone, whether this commits or not
+                node_id = await self._join(connection)
             for name in await nodes.remove_dead(connection, self.lease):
                 log.warning("server node %s went silent; its monitors are taken over", name)
             live = await nodes.live(connection, self.lease)
-            mine = await nodes.held_by(connection, self.node_id)
+            mine = await nodes.held_by(connection, node_id)
             share = math.ceil(await nodes.monitor_count(connection) / max(1, len(live)))
             if len(mine) < share:
-                mine |= await nodes.claim(connection, self.node_id, share - len(mine))
-        self._valid_until = before + self.lease.total_seconds() - self.period
+                mine |= await nodes.claim(connection, node_id, share - len(mine))
+        plan = Plan()
+        if node_id != self.node_id:  # joined again: every old lease went with the old row
+            plan.lost, self.held, self.node_id = set(self.held), set(), node_id
+        self._renewed(node_id, before)
         plan.lost |= self.held - mine
         plan.taken = mine - self.held
         # The highest ids go back: a newcomer claims free monitors lowest first.
         plan.excess = set(sorted(mine)[share:])
         self.held = mine
-        self.leader = bool(live) and live[0].id == self.node_id
+        self.leader = bool(live) and live[0].id == node_id
         return plan
 
     async def fence(self, connection: AsyncConnection, ids: Iterable[int]) -> set[int]:

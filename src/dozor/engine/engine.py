@@ -105,7 +105,10 @@ class Engine:
         self._spawn(self.scheduler.run_forever())
         self._spawn(self._every(s.reload_interval, self.reload))
         if self.cluster.shared:  # one node holds everything: nothing to divide
-            self._spawn(self._every(timedelta(seconds=self.cluster.period), self.rebalance))
+            period = timedelta(seconds=self.cluster.period)
+            self._spawn(self._every(period, self.rebalance))
+            # Apart from the step: a slow hand-back or take-up must not delay a renewal.
+            self._spawn(self._every(period, self.cluster.renew))
         # Installation-wide jobs run on one node (repeating them elsewhere is harmless,
         # only wasted).
         self._spawn(self._every(s.retention_interval, self.prune, leader_only=True))
