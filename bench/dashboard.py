@@ -74,9 +74,15 @@ def fill(path: Path, monitors: int) -> None:
                 for i in range(1, monitors + 1) for b in buckets))
         db.execute("INSERT INTO meta (key, value) VALUES ('rolled_up_until', ?) "
                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(hour),))
-        db.execute("INSERT INTO users (id, email, name, password_hash, failed_logins, "
-                   "created_at) VALUES (1, 'ala@example.com', 'Ala', ?, 0, ?)",
-                   (hash_password("a long passphrase"), stamp))
+        # The address sealed and digested, as the app stores it (store.accounts).
+        wrapped = db.execute("SELECT wrapped FROM instance_keys WHERE name = ?",
+                             (keys.LOOKUP,)).fetchone()[0]
+        lookup = keys.current().decrypt(wrapped.encode())
+        db.execute("INSERT INTO users (id, email, email_digest, name, password_hash, "
+                   "failed_logins, created_at) VALUES (1, ?, ?, 'Ala', ?, 0, ?)",
+                   (keys.seal("ala@example.com"),
+                    keys.digest_with(lookup, "email", "ala@example.com"),
+                    hash_password("a long passphrase"), stamp))
         db.execute("INSERT INTO memberships (user_id, org_id, role, created_at) "
                    "VALUES (1, 1, 'owner', ?)", (stamp,))
         db.execute("INSERT INTO sessions (token_hash, user_id, org_id, created_at, expires_at) "

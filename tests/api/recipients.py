@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from dozor.store import account_tables as a
+from dozor.store import accounts
 from dozor.store import notify_tables as n
 from dozor.store.db import create_engine
 from tests.api.conftest import Person
@@ -16,8 +17,7 @@ async def promote(database_url: str, person: Person, role: str) -> None:
     """Give a person another role in their organisation (their token stays as it is)."""
     engine = create_engine(database_url)
     async with engine.begin() as connection:
-        user_id = (await connection.execute(select(a.users.c.id).where(
-            a.users.c.email == person.email))).scalar_one()
+        user_id = (await accounts.user_by_email(connection, person.email)).id
         await connection.execute(a.memberships.update().where(
             a.memberships.c.user_id == user_id).values(role=role))
     await engine.dispose()

@@ -32,6 +32,7 @@ from dozor.api.security import digest, hash_password, new_token
 from dozor.app import create_app
 from dozor.settings import Settings
 from dozor.store import account_tables as a
+from dozor.store import accounts
 from dozor.store.db import create_engine
 from tests.conftest import fresh_database
 
@@ -61,7 +62,8 @@ class Owner:
     async def _insert_owner(self) -> int:
         async with self.database.begin() as connection:
             user_id: int = (await connection.execute(insert(a.users).values(
-                email="owner@example.com", name="Owner", failed_logins=0,
+                **await accounts.email_fields(connection, "owner@example.com"),
+                name="Owner", failed_logins=0,
                 password_hash=hash_password(PASSWORD), created_at=datetime.now(UTC),
             ))).inserted_primary_key[0]
             await connection.execute(insert(a.memberships).values(

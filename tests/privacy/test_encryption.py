@@ -85,9 +85,10 @@ async def test_after_real_flows_no_sealed_column_holds_plain_text(
 
     held = await stored(database_url)
     assert [where for where, values in held.items() if not values] == []  # all exercised
-    assert {("contact_points", "address"), ("status_subscribers", "email")} <= set(held)
-    for name, col in (("contact_points", "address_digest"), ("status_subscribers",
-                                                               "email_digest")):
+    assert {("contact_points", "address"), ("status_subscribers", "email"),
+            ("users", "email")} <= set(held)
+    for name, col in (("contact_points", "address_digest"),
+                      ("status_subscribers", "email_digest"), ("users", "email_digest")):
         async with seed.database(database_url) as db:
             digests = (await db.execute(select(table(name, column(col)).c[col]))).scalars()
             assert all(re.fullmatch("[0-9a-f]{64}", d) for d in digests), (name, col)
@@ -102,6 +103,7 @@ async def test_after_real_flows_no_sealed_column_holds_plain_text(
     with zipfile.ZipFile(archive) as files:
         everything = "".join(files.read(f).decode() for f in files.namelist())
     assert "https://acme.example/hook" in everything  # the ledger's address, opened
+    assert '"owner@example.com"' in everything  # the user's address, opened
     assert "acme-webhook-secret" not in everything  # a secret, still redacted
 
 

@@ -18,6 +18,7 @@ from dozor.cli import main
 from dozor.privacy import retention
 from dozor.settings import Settings
 from dozor.store import account_tables as a
+from dozor.store import accounts
 from dozor.store import notify_tables as n
 from dozor.store import tables as t
 from tests.api import seed
@@ -84,7 +85,8 @@ async def messages(conn: AsyncConnection) -> dict[str, int]:
 
 async def user(conn: AsyncConnection) -> int:
     user_id = int((await conn.execute(insert(a.users).values(
-        email=f"{secrets.token_hex(4)}@example.com", name="Kept", password_hash="x",
+        **await accounts.email_fields(conn, f"{secrets.token_hex(4)}@example.com"),
+        name="Kept", password_hash="x",
         failed_logins=0, created_at=NOW - 900 * DAY).returning(a.users.c.id))).scalar_one())
     await conn.execute(insert(a.memberships).values(user_id=user_id, org_id=KEEPER,
                                                     role="owner", created_at=NOW))

@@ -90,8 +90,9 @@ async def sign_up(body: SignUp, request: Request, conn: Connection,
     now = datetime.now(UTC)
     org_id = DEFAULT_ORG if first else await _new_org(conn, body, now)
     user_id = (await conn.execute(insert(a.users).values(
-        email=body.email, name=body.name, password_hash=hash_password(body.password),
-        failed_logins=0, created_at=now).returning(a.users.c.id))).scalar_one()
+        **await accounts.email_fields(conn, body.email), name=body.name,
+        password_hash=hash_password(body.password), failed_logins=0, created_at=now,
+    ).returning(a.users.c.id))).scalar_one()
     await conn.execute(insert(a.memberships).values(user_id=user_id, org_id=org_id,
                                                     role="owner", created_at=now))
     await account_email.add_own_point(conn, org_id, body.name, body.email, now,

@@ -119,7 +119,8 @@ async def add_member(body: NewMember, request: Request, response: Response, call
 async def _invite(conn: AsyncConnection, body: NewMember, now: datetime) -> int:
     """A user row for a new address, with no usable password until they choose one."""
     result = await conn.execute(insert(a.users).values(
-        email=body.email, name=body.name or body.email.partition("@")[0],
+        **await accounts.email_fields(conn, body.email),
+        name=body.name or body.email.partition("@")[0],
         password_hash=accounts.UNUSABLE_PASSWORD, failed_logins=0, created_at=now,
     ).returning(a.users.c.id))
     return int(result.scalar_one())

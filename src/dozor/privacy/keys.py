@@ -17,15 +17,16 @@ that opens it; destroying the key (erasure) leaves only unreadable tokens. Unwra
 data keys are cached for the process: all of them at start (32 bytes each), and any
 created or first used here later.
 
-Sealed addresses (``contact_points.address``, ``status_subscribers.email``) are found and
-compared in SQL by a keyed digest stored beside them: ``digest(kind, address)``, the hex
-HMAC-SHA256 of the normalised address under the installation's *lookup key*. The lookup
-key is random, made once by migration 0016 and stored in ``instance_keys`` wrapped by the
-instance key, so a rotation (``dozor privacy rotate-key``, also ``--drop-old``) only
-re-wraps it, like a data key: digests never change and need no recomputing, and no
-lookup misses while a rotation runs. (Deriving it from an instance key would tie it to a
-key that rotation replaces and drops.) A digest shows which stored addresses are equal,
-across the installation; without the lookup key it reveals nothing else::
+Sealed addresses (``contact_points.address``, ``status_subscribers.email``,
+``users.email``) are found and compared in SQL by a keyed digest stored beside them:
+``digest(kind, address)``, the hex HMAC-SHA256 of the normalised address under the
+installation's *lookup key*. The lookup key is random, made once by migration 0016 and
+stored in ``instance_keys`` wrapped by the instance key, so a rotation (``dozor privacy
+rotate-key``, also ``--drop-old``) only re-wraps it, like a data key: digests never
+change and need no recomputing, and no lookup misses while a rotation runs. (Deriving it
+from an instance key would tie it to a key that rotation replaces and drops.) A digest
+shows which stored addresses are equal, across the installation; without the lookup key
+it reveals nothing else::
 
     >>> digest("sms", "+48600100200") == digest("sms", "+48600100200")  # doctest: +SKIP
     True

@@ -2,8 +2,10 @@
 one-time email tokens, two-factor recovery codes and the audit log. Migration 0003
 creates them (0004 the recovery codes).
 
-Secrets are stored as hashes only: passwords with argon2, tokens with SHA-256 (they are
-long random strings, so a fast hash is enough and lookups stay one index probe).
+A user's address is sealed with the instance key and found by its digest (migration
+0022, ``store.accounts``). Secrets are stored as hashes only: passwords with argon2,
+tokens with SHA-256 (they are long random strings, so a fast hash is enough and lookups
+stay one index probe).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from dozor.store.tables import UTCDateTime, _created, metadata
 users = Table(
     "users", metadata,
     Column("id", Integer, primary_key=True),
-    Column("email", String(320), nullable=False, unique=True),  # normalised, lower-case
+    # Normalised, lower-case; sealed with the instance key (migration 0022) and found by
+    # its digest (``keys.digest("email", email)``), which is unique.
+    Column("email", SealedText, nullable=False),
+    Column("email_digest", String(64), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
     Column("password_hash", String(200), nullable=False),
     Column("email_confirmed_at", UTCDateTime),

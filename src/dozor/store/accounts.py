@@ -2,6 +2,12 @@
 
 An invited person has a user row before they choose a password: its ``password_hash`` is
 :data:`UNUSABLE_PASSWORD`, which no password matches (argon2 rejects it as no hash).
+
+A user's email is sealed with the instance key (users belong to no one organisation) and
+found by its keyed digest, as subscribers' emails are: a writer stores both
+(:func:`email_fields`), a reader compares digests (:func:`user_by_email`)::
+
+    insert(a.users).values(**await email_fields(conn, "ala@example.com"), name="Ala", ...)
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dozor.privacy import keys
 from dozor.store import account_tables as a
 
 UNUSABLE_PASSWORD = "!"
@@ -22,9 +29,22 @@ async def user(connection: AsyncConnection, user_id: int) -> Any:
     return (await connection.execute(select(a.users).where(a.users.c.id == user_id))).one()
 
 
+async def email_digest(connection: AsyncConnection, email: str) -> str:
+    """The digest a user with this (normalised) address is found by."""
+    return await keys.digest_of(connection, "email", email)
+
+
+async def email_fields(connection: AsyncConnection, email: str) -> dict[str, str]:
+    """A user's (normalised) address as a writer stores it: sealed (by the column's type),
+    with its digest."""
+    return {"email": email, "email_digest": await email_digest(connection, email)}
+
+
 async def user_by_email(connection: AsyncConnection, email: str) -> Any:
     """The user with this (normalised) address, or None."""
-    return (await connection.execute(select(a.users).where(a.users.c.email == email))).first()
+    found = await email_digest(connection, email)
+    return (await connection.execute(
+        select(a.users).where(a.users.c.email_digest == found))).first()
 
 
 async def membership(connection: AsyncConnection, user_id: int,
@@ -48,8 +68,9 @@ async def confirm_email(connection: AsyncConnection, address: str,
     """Its holder proved they receive mail at ``address``: the account with this address
     (if any, and not confirmed yet) has its email confirmed. Returns the user ids."""
     u = a.users.c
+    found = await email_digest(connection, address)
     result = await connection.execute(
-        update(a.users).where(u.email == address, u.email_confirmed_at.is_(None))
+        update(a.users).where(u.email_digest == found, u.email_confirmed_at.is_(None))
         .values(email_confirmed_at=now).returning(u.id))
     return [int(user_id) for user_id in result.scalars()]
 
