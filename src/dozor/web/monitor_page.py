@@ -25,6 +25,7 @@ from dozor.core.types import ErrorCode, ResultStatus
 from dozor.store import location_figures, queries
 from dozor.store import tables as t
 from dozor.store.incidents import IncidentFilter, find_incidents
+from dozor.web.live import Event, regional_event, state_event
 from dozor.web.svg import PhasePoint, latency_chart
 
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
@@ -73,22 +74,24 @@ async def visible_ids(conn: AsyncConnection, who: Principal) -> frozenset[int]:
     return await subaccounts.visible_monitor_ids(conn, who) or frozenset()
 
 
-async def current_states(conn: AsyncConnection, who: Principal,
-                         monitor_ids: list[int]) -> list[str]:
-    """State events (as ``web.live`` sends them) for these monitors of the viewer's."""
+async def current_events(conn: AsyncConnection, who: Principal,
+                         monitor_ids: list[int]) -> list[Event]:
+    """These monitors of the viewer's as they are now, as ``web.live`` sends them: each
+    one's state, and the regional problem of each checked from locations (an empty one
+    too, as a page may show one that has cleared since)."""
     if not monitor_ids:
         return []
     m, s = t.monitors.c, t.monitor_state.c
     rows = await conn.execute(
-        select(m.id, s.state, s.since).join(t.monitor_state, s.monitor_id == m.id)
+        select(m.id, m.locations, s.state, s.since, s.regional)
+        .join(t.monitor_state, s.monitor_id == m.id)
         .where(m.org_id == who.org_id, m.id.in_(monitor_ids)))
-    return [json.dumps({"id": row.id, "state": row.state,
-                        "since": row.since.isoformat() if row.since else None})
-            for row in rows]
-
-
-def event_monitor(event: str) -> int:
-    return int(json.loads(event)["id"])
+    events = []
+    for row in rows:
+        events.append(state_event(row.id, row.state, row.since))
+        if row.locations is not None or row.regional is not None:
+            events.append(regional_event(row.id, row.regional or []))
+    return events
 
 
 async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
