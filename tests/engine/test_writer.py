@@ -3,18 +3,19 @@ close inside one batch, all in one transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dozor.core.statemachine import Policy, Tracker
 from dozor.core.types import ErrorCode, Outcome
 from dozor.core.types import MonitorState as S
 from dozor.engine.engine import ensure_location
-from dozor.engine.evaluator import Evaluator
-from dozor.engine.ingest import ResultWriter
+from dozor.engine.evaluator import Evaluator, Observation
+from dozor.engine.ingest import RegionalChange, ResultWriter
 from dozor.engine.model import ActiveMonitor
 from dozor.store import monitors as store
 from dozor.store import tables as t
@@ -139,7 +140,6 @@ def test_the_queue_is_bounded_while_the_database_is_away(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dozor.engine import ingest
-    from dozor.engine.evaluator import Observation
 
     monkeypatch.setattr(ingest, "MAX_QUEUED", 5)
     writer = ResultWriter(None, 1)  # type: ignore[arg-type]  # never flushed here
@@ -151,3 +151,70 @@ def test_the_queue_is_bounded_while_the_database_is_away(
                                Outcome.up(1.0)))
     assert writer.queued == 5
     assert writer.oldest_unwritten() == int((T0 + timedelta(minutes=3)).timestamp() * 1000)
+
+
+class Handed:
+    """A ``regional_committed`` callback: what it was given, in order with the commits of
+    its writer's engine (``moments``)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.changes: list[tuple[str, ...]] = []
+        self.moments: list[str] = []
+        event.listen(engine.sync_engine, "commit", lambda _: self.moments.append("commit"))
+
+    def __call__(self, changes: Sequence[RegionalChange]) -> None:
+        self.changes += [change.regional for change in changes]
+        self.moments.append("handed")
+
+
+async def test_a_regional_change_is_handed_over_once_after_its_commit(
+        engine: AsyncEngine) -> None:
+    [monitor] = await active(engine, 1)
+    writer = ResultWriter(engine, await ensure_location(engine, "local"))
+    handed = Handed(engine)
+    writer.regional_committed.append(handed)
+    tracker = Tracker(state=S.UP)
+    for minute, regional in enumerate([("fra",), ("fra",), ("fra", "waw"), (), ()]):
+        writer.add(Observation(monitor, T0 + timedelta(minutes=minute), tracker,
+                               regional=regional, remote=True))
+        await writer.flush()
+    assert handed.changes == [("fra",), ("fra", "waw"), ()]  # repeats are no change
+    assert handed.moments == ["commit", "handed", "commit", "commit", "handed", "commit",
+                              "handed", "commit"]
+    assert writer.regional == {}
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(t.monitor_state.c.regional)) is None
+
+
+async def test_a_batch_hands_over_the_regional_problem_it_ends_with(
+        engine: AsyncEngine) -> None:
+    [monitor] = await active(engine, 1)
+    writer = ResultWriter(engine, await ensure_location(engine, "local"))
+    handed = Handed(engine)
+    writer.regional_committed.append(handed)
+    tracker = Tracker(state=S.UP)
+    for minute, regional in enumerate([("fra",), ("waw",), ("fra", "waw")]):
+        writer.add(Observation(monitor, T0 + timedelta(minutes=minute), tracker,
+                               regional=regional, remote=True))
+    await writer.flush()
+    assert handed.changes == [("fra", "waw")] and writer.regional == {monitor.id: ("fra", "waw")}
+
+
+async def test_a_batch_whose_commit_fails_hands_over_nothing_until_it_commits(
+        engine: AsyncEngine) -> None:
+    [monitor] = await active(engine, 1)
+    writer = ResultWriter(engine, await ensure_location(engine, "local"))
+    handed = Handed(engine)
+    writer.regional_committed.append(handed)
+    failures = [RuntimeError("the database went away")]
+
+    def fail_once(_: object) -> None:  # at the commit, after every statement ran
+        if failures:
+            raise failures.pop()
+    event.listen(engine.sync_engine, "commit", fail_once)
+    writer.add(Observation(monitor, T0, Tracker(state=S.UP), regional=("fra",), remote=True))
+    with pytest.raises(RuntimeError, match="went away"):
+        await writer.flush()
+    assert handed.changes == [] and writer.regional == {}
+    await writer.flush()
+    assert handed.changes == [("fra",)] and writer.regional == {monitor.id: ("fra",)}

@@ -29,7 +29,7 @@ from dozor.core.types import MonitorState, Outcome
 from dozor.engine import relay, restore
 from dozor.engine.cluster import Plan, node_for
 from dozor.engine.evaluator import Evaluator
-from dozor.engine.ingest import Listener, ResultWriter
+from dozor.engine.ingest import Listener, RegionalCallback, ResultWriter
 from dozor.engine.model import ActiveMonitor
 from dozor.engine.pings import KINDS as PING_KINDS
 from dozor.engine.pings import PingRecorder
@@ -75,6 +75,8 @@ class Engine:
         # State-change listeners (the alert router) and after-commit callbacks for the writer.
         self.listeners: list[Listener] = []
         self.after_commit: list[Callable[[], None]] = []
+        # Given the regional problems each commit changed (ingest.RegionalChange).
+        self.regional_committed: list[RegionalCallback] = []
         self.writer: ResultWriter
         self.scheduler: Scheduler
         self._writing: asyncio.Future[None]
@@ -91,6 +93,7 @@ class Engine:
         self.writer = ResultWriter(self.database, location_id, self.settings.flush_batch)
         self.writer.listeners.extend(self.listeners)
         self.writer.after_commit.extend(self.after_commit)
+        self.writer.regional_committed.extend(self.regional_committed)
         if self.cluster.shared:
             self.writer.fence = self.cluster.fence
         self.scheduler = Scheduler(self._run, self.settings.max_concurrency,
@@ -324,9 +327,15 @@ class Engine:
             self.evaluator.trackers[monitor.id] = restore.tracker_from(state)
             if state.incident_id is not None:
                 self.writer.open_incidents[monitor.id] = state.incident_id
+            if state.regional:  # as stored: what the next decision is compared with
+                self.writer.regional[monitor.id] = tuple(state.regional)
+                if monitor.quorum is not None:
+                    self.evaluator.regional[monitor.id] = tuple(state.regional)
             if monitor.push_token:
                 self.signals[monitor.id] = HeartbeatSignals(
                     state.last_ping_at, state.last_start_at, state.last_ping_kind)
+        if monitor.quorum is None:  # no locations to disagree (any more): none is kept
+            self.evaluator.regional.pop(monitor.id, None)
         self._apply_pause(monitor)
         if monitor.paused or not store.checked_here(monitor.locations or None,
                                                     self.settings.location):

@@ -7,6 +7,10 @@ that fails stays queued and is written on the next attempt.
 
 A batch is written every ``flush_interval``, when ``batch_size`` results wait, and at
 once when one of them changed a state (an alert should not wait for a timer).
+
+A regional problem (``Observation.regional``) is no state change: no listener sees it
+inside the transaction. The writer remembers the regional set it stored for each monitor
+and hands the ones a batch changed to ``regional_committed`` after that batch commits.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,10 +35,23 @@ from dozor.store import late_hours
 from dozor.store import tables as t
 from dozor.store.db import write_transaction
 
-__all__ = ["Fence", "Listener", "ResultWriter", "StateChange"]
+__all__ = ["Fence", "Listener", "RegionalChange", "ResultWriter", "StateChange"]
 log = logging.getLogger(__name__)
 Fence = Callable[[AsyncConnection, set[int]], Awaitable[set[int]]]
 MAX_QUEUED = 200_000  # past this, the oldest results are dropped (the database is gone)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionalChange:
+    """A monitor's regional problem appeared, moved or cleared (``regional`` empty), as
+    committed in ``monitor_state.regional``."""
+
+    monitor_id: int
+    org_id: int
+    regional: tuple[str, ...]
+
+
+RegionalCallback = Callable[[Sequence[RegionalChange]], None]
 
 
 class ResultWriter:
@@ -45,6 +63,11 @@ class ResultWriter:
         # Called after a batch with state changes committed (wakes the alert dispatcher).
         self.after_commit: list[Callable[[], None]] = []
         self.open_incidents: dict[int, int] = {}  # monitor id -> its open incident's id
+        # Called after a commit with the regional problems it changed (live pages).
+        self.regional_committed: list[RegionalCallback] = []
+        # monitor id -> its regional problem as stored (absent: none), loaded with the
+        # open incidents when a monitor is taken up; this writer alone writes it.
+        self.regional: dict[int, tuple[str, ...]] = {}
         # Several server nodes (engine.cluster): which of these monitors this node still
         # holds, locked for the transaction; state is written only for those.
         self.fence: Fence | None = None
@@ -82,6 +105,7 @@ class ResultWriter:
         self._queue = [o for o in self._queue if o.monitor.id != monitor_id]
         self._last_ms.pop(monitor_id, None)
         self.open_incidents.pop(monitor_id, None)
+        self.regional.pop(monitor_id, None)
 
     @property
     def queued(self) -> int:
@@ -178,10 +202,31 @@ class ResultWriter:
             incidents = await record_transitions(connection, decided, self.open_incidents,
                                                  self.location_id, self.listeners)
             await self._save_states(connection, decided, incidents)
+            regional = self._regional_changes(decided)
         if self.after_commit and any(o.transitions for o in batch):
             for callback in self.after_commit:
                 callback()
+        if regional:
+            self._remember_regional(regional)
         return incidents
+
+    def _regional_changes(self, batch: Sequence[Observation]) -> list[RegionalChange]:
+        """The monitors whose stored regional problem this batch changes (its latest
+        observation of each is what ``_save_states`` stores)."""
+        latest = {o.monitor.id: o for o in batch}
+        return [RegionalChange(monitor_id, o.monitor.org_id, o.regional)
+                for monitor_id, o in sorted(latest.items())
+                if o.regional != self.regional.get(monitor_id, ())]
+
+    def _remember_regional(self, changes: Sequence[RegionalChange]) -> None:
+        # Only after the commit: a batch that failed changed nothing, and is written again.
+        for change in changes:
+            if change.regional:
+                self.regional[change.monitor_id] = change.regional
+            else:
+                self.regional.pop(change.monitor_id, None)
+        for callback in self.regional_committed:
+            callback(changes)
 
     async def _still_held(self, connection: AsyncConnection, batch: Sequence[Observation]
                           ) -> Sequence[Observation]:

@@ -183,23 +183,34 @@ async def hourly_latency(connection: AsyncConnection, monitor_ids: Collection[in
     """Mean latency (ms) per hour since ``start`` (an hour's first second) for many
     monitors at once, in two statements: hourly rollups for the hours rolled up, raw
     results for the rest. Hours without a timed check are absent."""
+    return await _hourly_means(connection, "monitor_id", list(monitor_ids), start)
+
+
+async def hourly_latency_by_location(connection: AsyncConnection, monitor_id: int,
+                                     start: int) -> dict[int, dict[int, float]]:
+    """As ``hourly_latency``, for one monitor: each location's (by its id) own means."""
+    return await _hourly_means(connection, "location_id", [monitor_id], start)
+
+
+async def _hourly_means(connection: AsyncConnection, key: str, ids: list[int],
+                        start: int) -> dict[int, dict[int, float]]:
+    """Mean latency per hour, grouped by ``key`` (a column of rollups and results)."""
     mark = await rolled_up_until(connection)
     rolled_to = max(mark, start) if mark is not None else start
-    ids = list(monitor_ids)
     sums: dict[int, dict[int, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
     c = t.rollups_hourly.c
     rolled = await connection.execute(
-        select(c.monitor_id, c.bucket, func.sum(c.latency_sum), func.sum(c.timed))
+        select(c[key], c.bucket, func.sum(c.latency_sum), func.sum(c.timed))
         .where(c.monitor_id.in_(ids), c.bucket >= start, c.bucket < rolled_to)
-        .group_by(c.monitor_id, c.bucket))
+        .group_by(c[key], c.bucket))
     r = t.results.c
     hour = r.at // _HOUR_MS * _HOUR
     recent = await connection.execute(
-        select(r.monitor_id, hour, func.sum(r.latency_ms), func.count(r.latency_ms))
+        select(r[key], hour, func.sum(r.latency_ms), func.count(r.latency_ms))
         .where(r.monitor_id.in_(ids), r.at >= rolled_to * 1000, r.latency_ms.is_not(None))
-        .group_by(r.monitor_id, hour))
-    for monitor_id, bucket, total, timed in (*rolled, *recent):
-        entry = sums[monitor_id][int(bucket)]
+        .group_by(r[key], hour))
+    for group, bucket, total, timed in (*rolled, *recent):
+        entry = sums[group][int(bucket)]
         entry[0] += float(total or 0)
         entry[1] += int(timed or 0)
-    return {m: {h: s / n for h, (s, n) in hours.items() if n} for m, hours in sums.items()}
+    return {g: {h: s / n for h, (s, n) in hours.items() if n} for g, hours in sums.items()}

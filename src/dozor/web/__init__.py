@@ -32,6 +32,7 @@ def add_routes(app: FastAPI, engine: Engine) -> None:
     live = LiveStates()
     engine.listeners.append(live.stage)
     engine.after_commit.append(live.committed)
+    engine.regional_committed.append(live.regional)
     app.state.live = live
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)

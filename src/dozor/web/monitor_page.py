@@ -19,17 +19,15 @@ from dozor.api import monitors as api_monitors
 from dozor.api import subaccounts
 from dozor.api.problems import Problem
 from dozor.api.security import Principal
-from dozor.core import phases as packed_phases
-from dozor.core.rollups import HOUR, Rollup
+from dozor.core.rollups import Rollup
 from dozor.core.types import ErrorCode, ResultStatus
-from dozor.store import location_figures, queries
+from dozor.store import location_figures
 from dozor.store import tables as t
 from dozor.store.incidents import IncidentFilter, find_incidents
-from dozor.web.svg import PhasePoint, latency_chart
+from dozor.web import monitor_chart
+from dozor.web.live import Event, regional_event, state_event
 
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
-HOURLY_RANGES = {"7d"}  # drawn from hourly means, not from each check
-CHART_POINTS = 1500  # the newest results in the range; older ones are in the rollups
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +45,7 @@ class Shown:
     uptime: dict[str, Rollup]  # combined: over every location's checks
     places: list[location_figures.Place]  # shown only when there are several
     last: location_figures.Last | None  # the newest result from any location
-    chart: str
+    chart: monitor_chart.Chart
     failures: list[Failure]
     incidents: list[Any]
     windows: list[Any]
@@ -73,22 +71,24 @@ async def visible_ids(conn: AsyncConnection, who: Principal) -> frozenset[int]:
     return await subaccounts.visible_monitor_ids(conn, who) or frozenset()
 
 
-async def current_states(conn: AsyncConnection, who: Principal,
-                         monitor_ids: list[int]) -> list[str]:
-    """State events (as ``web.live`` sends them) for these monitors of the viewer's."""
+async def current_events(conn: AsyncConnection, who: Principal,
+                         monitor_ids: list[int]) -> list[Event]:
+    """These monitors of the viewer's as they are now, as ``web.live`` sends them: each
+    one's state, and the regional problem of each checked from locations (an empty one
+    too, as a page may show one that has cleared since)."""
     if not monitor_ids:
         return []
     m, s = t.monitors.c, t.monitor_state.c
     rows = await conn.execute(
-        select(m.id, s.state, s.since).join(t.monitor_state, s.monitor_id == m.id)
+        select(m.id, m.locations, s.state, s.since, s.regional)
+        .join(t.monitor_state, s.monitor_id == m.id)
         .where(m.org_id == who.org_id, m.id.in_(monitor_ids)))
-    return [json.dumps({"id": row.id, "state": row.state,
-                        "since": row.since.isoformat() if row.since else None})
-            for row in rows]
-
-
-def event_monitor(event: str) -> int:
-    return int(json.loads(event)["id"])
+    events = []
+    for row in rows:
+        events.append(state_event(row.id, row.state, row.since))
+        if row.locations is not None or row.regional is not None:
+            events.append(regional_event(row.id, row.regional or []))
+    return events
 
 
 async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
@@ -107,20 +107,10 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
     figures = await location_figures.load(conn, row, here, now)
     # One location (a monitor without locations, checked here alone) needs no table.
     places = figures.places if row.locations is not None or len(figures.places) > 1 else []
-    r = t.results.c
     start = now - span
-    results = (await conn.execute(
-        select(r.at, r.status, r.latency_ms, r.detail, r.phases)
-        .where(r.monitor_id == monitor_id, r.at >= int(start.timestamp() * 1000))
-        .order_by(r.at.desc()).limit(CHART_POINTS))).all()
-    points = [PhasePoint(res.at / 1000, _phases(res), res.status != ResultStatus.DOWN)
-              for res in reversed(results) if res.status != ResultStatus.MAINTENANCE]
-    if range_key in HOURLY_RANGES or not points:
-        # Hourly means from the rollups: raw results are kept for a short window only.
-        first = int(start.timestamp()) // HOUR * HOUR
-        hours = (await queries.hourly_latency(conn, [monitor_id], first)).get(monitor_id, {})
-        points = [PhasePoint(float(hour), {"rest": mean}, True)
-                  for hour, mean in sorted(hours.items())]
+    chart = await monitor_chart.load(conn, monitor_id, [p.name for p in places], range_key,
+                                     start, now)
+    r = t.results.c
     failed = (await conn.execute(
         select(r.at, r.error, r.detail, t.locations.c.name)
         .outerjoin(t.locations, t.locations.c.id == r.location_id)
@@ -137,28 +127,8 @@ async def load(conn: AsyncConnection, who: Principal, monitor_id: int,
         select(t.maintenance_windows).where(t.maintenance_windows.c.org_id == who.org_id)
     )).all() if w.all_monitors or row.name in (w.monitor_names or [])
         or set(w.tags or []) & set(row.tags or [])]
-    chart = latency_chart(points, start.timestamp(), now.timestamp(),
-                          label=f"latency, last {range_key}") if points else ""
     return Shown(row, target_of(row.kind, row.config or {}), figures.combined, places,
                  figures.last, chart, failures, list(incidents), windows)
-
-
-def _phases(result: Any) -> dict[str, float]:
-    """The result's timing phases (packed with every result since migration 0013; before
-    it, kept in the details of failures and state changes), the rest of its total as the
-    last part."""
-    if result.phases is not None:
-        parts = packed_phases.unpack(result.phases)
-        total = float(result.latency_ms or 0)
-        return parts | {"rest": max(0.0, total - sum(parts.values()))}
-    if result.detail:
-        phases = json.loads(result.detail).get("phases") or {}
-        if phases:
-            parts = {k: float(phases[k]) for k in ("dns", "connect", "tls", "first_byte")
-                     if k in phases}
-            total = float(phases.get("total", result.latency_ms or 0))
-            return parts | {"rest": max(0.0, total - sum(parts.values()))}
-    return {"rest": float(result.latency_ms or 0)}
 
 
 async def set_paused(conn: AsyncConnection, who: Principal, monitor_id: int,

@@ -55,6 +55,7 @@ class Row:
     latency_ms: float | None
     message: str | None
     regional: list[str]  # locations that see it down, too few to confirm an outage
+    located: bool  # checked from locations: a regional problem may appear while shown
     bar: str  # SVG
     spark: str  # SVG
     uptime_90d: float | None
@@ -114,7 +115,7 @@ async def load(conn: AsyncConnection, viewer: Principal, filters: Filters,
     order = orders[filters.sort]
     rows = (await conn.execute(
         select(m.id, m.name, m.kind, m.tags, s.state, s.since, s.last_latency_ms,
-               s.last_message, s.regional)
+               s.last_message, s.regional, m.locations)
         .join(t.monitor_state, s.monitor_id == m.id).where(*where)
         .order_by(*order, m.id).limit(PAGE_SIZE)
         .offset((filters.page - 1) * PAGE_SIZE))).all()
@@ -135,6 +136,7 @@ async def load(conn: AsyncConnection, viewer: Principal, filters: Filters,
         page_rows.append(Row(
             row.id, row.name, row.kind, list(row.tags or []), row.state, row.since,
             row.last_latency_ms, row.last_message, list(row.regional or []),
+            row.locations is not None,
             uptime_bar(shares, BAR_DAYS),
             sparkline([hours.get(h) for h in range(hour - 23 * HOUR, hour + 1, HOUR)]),
             ups / checks if checks else None))

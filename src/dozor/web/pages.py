@@ -24,7 +24,7 @@ from dozor.store.db import write_transaction
 from dozor.web import access, monitor_page, overview, status_page
 from dozor.web.errors import PageRoute
 from dozor.web.i18n import LANGUAGES
-from dozor.web.live import LiveStates
+from dozor.web.live import LiveStates, event_monitor
 from dozor.web.render import render
 from dozor.web.session import read_form
 
@@ -242,7 +242,8 @@ async def add_monitor(request: Request) -> Response:
 
 @router.get("/events")
 async def events(request: Request) -> Response:
-    """Server-sent events: ``state`` for each committed state change of the account."""
+    """Server-sent events (``web.live``): ``state`` for each committed state change of
+    the account, ``regional`` for each committed change of a regional problem."""
     who, _ = await access.signed_in(request)
     if who is None:
         return Response(status_code=401)
@@ -257,14 +258,14 @@ async def events(request: Request) -> Response:
             visible = await monitor_page.visible_ids(conn, who)
         # The page's monitors as they are now: a change made between the page's rendering
         # and this stream's start would otherwise never reach it.
-        current = await monitor_page.current_states(conn, who, shown)
+        current = await monitor_page.current_events(conn, who, shown)
 
     async def stream() -> AsyncIterator[str]:
         try:
             yield "retry: 3000\n\n"
-            for event in current:
-                if visible is None or monitor_page.event_monitor(event) in visible:
-                    yield f"event: state\ndata: {event}\n\n"
+            for name, data in current:
+                if visible is None or event_monitor((name, data)) in visible:
+                    yield f"event: {name}\ndata: {data}\n\n"
             while True:
                 if subscriber.behind:
                     yield "event: reload\ndata: {}\n\n"
@@ -274,9 +275,9 @@ async def events(request: Request) -> Response:
                 except TimeoutError:
                     yield f": {datetime.now(UTC).isoformat()}\n\n"
                     continue
-                if visible is not None and monitor_page.event_monitor(event) not in visible:
+                if visible is not None and event_monitor(event) not in visible:
                     continue
-                yield f"event: state\ndata: {event}\n\n"
+                yield f"event: {event[0]}\ndata: {event[1]}\n\n"
         finally:
             live.unsubscribe(subscriber)
 

@@ -1,6 +1,7 @@
 """Small charts drawn on the server as SVG: the 90-day uptime bar, the latency sparkline
-and the monitor page's latency chart. No script is needed to read them; colours come from
-CSS classes, so the light and dark themes restyle them.
+and the monitor page's latency chart (stacked phases, or a line per location). No script
+is needed to read them; colours come from CSS classes, so the light and dark themes
+restyle them.
 
 A bar is drawn as runs, not as one rectangle a day: a monitor that was up for 90 days is
 one rectangle, which keeps an overview of many monitors small.
@@ -105,3 +106,74 @@ def latency_chart(points: Sequence[PhasePoint], start: float, end: float,
             f'<line class="axis" x1="0" y1="{plot}" x2="{width}" y2="{plot}"/>')
     return (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{escape(label)}">{axis}{"".join(parts)}</svg>')
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyPoint:
+    """One check on a location's line: when (epoch seconds), its latency in ms; None
+    when it failed."""
+
+    at: float
+    latency_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One location's checks, oldest first. ``colour`` is its place among the monitor's
+    locations (class ``l0`` to ``l5``, then again), so a location keeps its colour
+    whichever range is shown; the page's legend uses the same class."""
+
+    label: str
+    colour: int
+    points: Sequence[LatencyPoint]
+
+
+SERIES_COLOURS = 6
+
+
+def location_chart(series: Sequence[Series], start: float, end: float,
+                   width: int = 720, height: int = 180, label: str = "latency") -> str:
+    """A line of latency per location over [start, end), each a group named by its
+    location; a failure breaks its location's line and is marked below the axis, in a
+    lane of that location's.
+
+    >>> chart = location_chart([Series("fra", 0, [LatencyPoint(2, 10), LatencyPoint(4, None),
+    ...                                           LatencyPoint(6, 30)]),
+    ...                         Series("waw", 1, [LatencyPoint(5, 20)])], 0, 10,
+    ...                        width=100, height=50)
+    >>> chart.count("<g "), '<g class="series l1" data-location="waw">' in chart
+    (2, True)
+    >>> chart.split('d="')[1].split('"')[0]  # two runs: the failure is a gap
+    'M20.0 28.7h0M60.0 14.0h0'
+    >>> chart.count('class="fail"'), "30 ms" in chart
+    (1, True)
+    """
+    top = max((p.latency_ms for s in series for p in s.points if p.latency_ms is not None),
+              default=0.0) or 1.0
+    plot = height - 14  # room below the axis for the failures' lanes
+    span = (end - start) or 1.0
+    groups = []
+    for line in series:
+        colour = line.colour % SERIES_COLOURS
+        lane = plot + 2 + colour % 4 * 3
+        path: list[str] = []
+        fails: list[str] = []
+        drawing = False
+        for point in line.points:
+            x = min(max((point.at - start) / span * width, 0.0), float(width))
+            if point.latency_ms is None:
+                fails.append(f'<rect class="fail" x="{x:.1f}" y="{lane}" width="3" height="2"/>')
+                drawing = False
+                continue
+            y = plot - point.latency_ms / top * (plot - 14)  # the top 14 hold the scale
+            # A run starts with a dot (a zero-length line), so a lone check shows too.
+            path.append(f"L{x:.1f} {y:.1f}" if drawing else f"M{x:.1f} {y:.1f}h0")
+            drawing = True
+        name = escape(line.label)
+        drawn = f'<path d="{"".join(path)}"/>' if path else ""
+        groups.append(f'<g class="series l{colour}" data-location="{name}"><title>{name}'
+                      f'</title>{drawn}{"".join(fails)}</g>')
+    axis = (f'<text x="0" y="10" class="axis">{top:.0f} ms</text>'
+            f'<line class="axis" x1="0" y1="{plot}" x2="{width}" y2="{plot}"/>')
+    return (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{escape(label)}">{axis}{"".join(groups)}</svg>')

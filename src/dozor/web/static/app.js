@@ -1,5 +1,6 @@
-// Live states: rows and the monitor page follow the server's state changes (server-sent
-// events). Everything still reads without this script; it only keeps the page current.
+// Live states: rows and the monitor page follow the server's state changes and regional
+// problems (server-sent events). Everything still reads without this script; it only
+// keeps the page current.
 "use strict";
 (function () {
   if (!window.EventSource || !document.querySelector("[data-state]")) return;
@@ -18,6 +19,16 @@
     badge.textContent = word(change.state);
     const since = holder.querySelector("[data-since]");
     if (since && changed) since.textContent = "0s";
+  });
+  // A regional problem: the page holds a hidden badge for each monitor checked from
+  // locations; an empty list hides it.
+  source.addEventListener("regional", (message) => {
+    const news = JSON.parse(message.data);
+    const holder = document.getElementById("m" + news.id);
+    const badge = holder && holder.querySelector("[data-regional]");
+    if (!badge) return;
+    badge.querySelector("[data-where]").textContent = news.regional.join(", ");
+    badge.hidden = news.regional.length === 0;
   });
   source.addEventListener("reload", () => window.location.reload());
 })();
