@@ -156,6 +156,21 @@ async def test_a_monitor_checked_by_probes_alone_shows_its_latest_check(
                                   .isoformat(), 40.0, None)
 
 
+async def test_a_full_batch_of_distinct_monitors_is_taken(
+        client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
+    from dozor.api.probes import MAX_RESULTS
+
+    token = await add_probe(database_url, "fra-1", "fra")
+    at = now_ms()
+    shop = await add_monitor(client, owner.headers, "shop", locations=["fra"])
+    # As many monitors as a request may name (the server looks each one up at once).
+    batch = [result(shop, at)] + [result(shop + n, at) for n in range(1, MAX_RESULTS)]
+    sent = await client.post(RESULTS, headers=bearer(token),
+                             json={"results": batch, "dropped": 0})
+    assert sent.status_code == 200, sent.text
+    assert sent.json() == {"stored": 1, "duplicates": 0, "skipped": MAX_RESULTS - 1}
+
+
 async def test_a_bad_field_is_named_and_nothing_is_stored(
         client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
     token = await add_probe(database_url, "fra-1", "fra")

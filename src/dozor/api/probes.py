@@ -201,8 +201,8 @@ async def _targets(conn: AsyncConnection, location: str, ids: set[int]
     it, and of an organisation that has not restricted processing."""
     if not ids:
         return {}
-    rows = await probe_store.assigned_monitors(conn, location, runnable=False)
-    return {row.id: row for row in rows if row.id in ids and not row.restricted}
+    rows = await probe_store.assigned_monitors(conn, location, runnable=False, among=ids)
+    return {row.id: row for row in rows if not row.restricted}
 
 
 async def _windows(conn: AsyncConnection, orgs: set[int]) -> dict[int, list[Window]]:

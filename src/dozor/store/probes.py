@@ -7,7 +7,7 @@ location in ``locations``, for every organisation (``api.probes`` serves them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -67,16 +67,20 @@ async def probe_by_token_hash(connection: AsyncConnection, token_hash: str) -> R
 
 
 async def assigned_monitors(connection: AsyncConnection, location: str, *,
-                            runnable: bool = True) -> list[Row[Any]]:
+                            runnable: bool = True, among: Collection[int] | None = None
+                            ) -> list[Row[Any]]:
     """The monitors a probe at ``location`` checks: those naming it in ``locations``,
     but no heartbeat (pushed to, not checked). ``runnable``: only those to run now (not
     paused, their organisation not restricted); otherwise also those, with ``restricted``.
+    ``among``: only of these ids (a delivery's monitors, not the location's thousands).
     """
     m = t.monitors.c
     restricted = t.organizations.c.restricted_at.is_not(None).label("restricted")
     query = (select(t.monitors, restricted)
              .join(t.organizations, t.organizations.c.id == m.org_id)
              .where(m.locations.is_not(None)).order_by(m.id))
+    if among is not None:
+        query = query.where(m.id.in_(among))
     if runnable:
         query = query.where(m.paused.is_(False), t.organizations.c.restricted_at.is_(None))
     rows = (await connection.execute(query)).all()
