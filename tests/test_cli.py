@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -112,6 +114,32 @@ def test_uptime_and_incidents_read_empty_history(dozor: CliRunner) -> None:
     assert "24h" in ok(dozor.invoke(main, ["uptime", "solo"]))
     assert "(none)" in ok(dozor.invoke(main, ["incidents", "list"]))
     assert "would remove" in ok(dozor.invoke(main, ["retention", "--dry-run"]))
+
+
+def test_uptime_by_location_adds_up_to_all(dozor: CliRunner, tmp_path: Path) -> None:
+    ok(dozor.invoke(main, ["monitors", "add", "solo", "--kind", "scripted", "-o", "key=s"]))
+    now_ms = int(time.time() * 1000)
+    with sqlite3.connect(tmp_path / "var" / "dozor.db") as db:
+        stamp = "2026-01-01 00:00:00"
+        db.executemany("INSERT INTO locations (name, created_at) VALUES (?, ?)",
+                       [("fra", stamp), ("waw", stamp)])
+        places = dict(db.execute("SELECT name, id FROM locations"))
+        monitor_id = db.execute("SELECT id FROM monitors").fetchone()[0]
+        # fra: 3 of 4 up, 100 ms each; waw: 4 of 4 up, 300 ms each; minutes ago.
+        db.executemany(
+            "INSERT INTO results (monitor_id, at, location_id, status, latency_ms) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(monitor_id, now_ms - 60_000 * (n + 1), places["fra"], int(n != 0), 100)
+             for n in range(4)]
+            + [(monitor_id, now_ms - 60_000 * (n + 1) - 1, places["waw"], 1, 300)
+               for n in range(4)])
+    lines = ok(dozor.invoke(main, ["uptime", "solo", "--by-location"])).splitlines()
+    day = {line.split()[1]: line.split()[2:5] for line in lines if line.startswith("24h")}
+    assert day == {"fra": ["75.000%", "4", "100"], "waw": ["100.000%", "4", "300"],
+                   "all": ["87.500%", "8", "200"]}
+    plain = ok(dozor.invoke(main, ["uptime", "solo"])).splitlines()
+    assert [line.split()[1:3] for line in plain if line.startswith("24h")] == [
+        ["87.500%", "8"]]
 
 
 @pytest.fixture

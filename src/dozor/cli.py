@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,9 +23,11 @@ from dozor.cli_support import load_settings, run, safe_url, use_keys, with_datab
 from dozor.config.apply import Plan, apply_plan, make_plan
 from dozor.config.specs import SpecError, maintenance_from_row, parse_monitor, spec_from_row
 from dozor.config.yamlfile import ConfigFileError, Document, dump, load_file
+from dozor.core.rollups import Rollup, combine
 from dozor.settings import Settings
 from dozor.store import monitors as store
 from dozor.store import queries
+from dozor.store import tables as t
 
 T = TypeVar("T")
 
@@ -325,9 +328,11 @@ async def incidents_list(database: AsyncEngine, open_only: bool, monitor: str | 
 @click.argument("name")
 @click.option("--since", "start", type=click.DateTime(), help="Start of a custom range (UTC).")
 @click.option("--until", "end", type=click.DateTime(), help="End of a custom range (UTC).")
+@click.option("--by-location", is_flag=True,
+              help="Each location's figures too, before all of them together.")
 @_with_database
 async def uptime(database: AsyncEngine, name: str, start: datetime | None,
-                 end: datetime | None) -> None:
+                 end: datetime | None, by_location: bool) -> None:
     """Uptime and latency of a monitor: last 24 h, 7 d, 30 d, 365 d, or a custom range."""
     now = datetime.now(UTC)
     if start:
@@ -338,12 +343,25 @@ async def uptime(database: AsyncEngine, name: str, start: datetime | None,
                   for label, days in (("24h", 1), ("7d", 7), ("30d", 30), ("365d", 365))]
     async with database.connect() as connection:
         row = await _monitor_named(connection, name)
-        figures = [(label, await queries.uptime(connection, row.id, a, b))
+        figures = [(label, await queries.uptime_by_location(connection, row.id, a, b))
                    for label, a, b in ranges]
-    click.echo(table(["PERIOD", "UPTIME", "CHECKS", "AVG", "P95", "P99"], [
-        [label, f"{r.uptime:.3%}" if r.uptime is not None else "-", str(r.checks),
-         _ms(r.latency_avg), _ms(r.histogram.quantile(0.95)), _ms(r.histogram.quantile(0.99))]
-        for label, r in figures]))
+        names: dict[int, str] = {place.id: place.name for place in await connection.execute(
+            select(t.locations.c.id, t.locations.c.name))}
+    lines = []
+    for label, places in figures:
+        if by_location:  # the combined figures add these up (store.queries)
+            lines += [[label, names.get(location_id, f"#{location_id}"), *_figures(r)]
+                      for location_id, r in sorted(places.items(),
+                                                   key=lambda p: names.get(p[0], ""))]
+        combined = _figures(combine(places.values()))
+        lines.append([label, "all", *combined] if by_location else [label, *combined])
+    click.echo(table(["PERIOD", *(["LOCATION"] if by_location else []), "UPTIME", "CHECKS",
+                      "AVG", "P95", "P99"], lines))
+
+
+def _figures(r: Rollup) -> list[str]:
+    return [f"{r.uptime:.3%}" if r.uptime is not None else "-", str(r.checks),
+            _ms(r.latency_avg), _ms(r.histogram.quantile(0.95)), _ms(r.histogram.quantile(0.99))]
 
 
 @main.command()
