@@ -67,6 +67,8 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/points/{point_id}/confirm"): {"code": "123456"},
     ("POST", "/points/{point_id}/edit"): {"version": "1", "events": "down"},
     ("POST", "/policies"): {"name": "intruder", "all_monitors": "1"},
+    ("POST", "/policies/{policy_id}"): {"name": "intruder", "all_monitors": "1",
+                                        "version": "1"},
 }
 VALUES = {"action": "pause"}
 

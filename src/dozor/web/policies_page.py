@@ -1,5 +1,6 @@
-"""Alert policies: the list, adding one (its contacts; monitors by name, by tag, or all)
-and deleting one, through ``api.policies``'s route functions."""
+"""Alert policies: the list, adding one (its contacts; monitors by name, by tag, or all),
+editing one (with the version it was read at, so a change made meanwhile is refused) and
+deleting one, through ``api.policies``'s route functions."""
 
 from __future__ import annotations
 
@@ -42,6 +43,20 @@ def policy_values(form: dict[str, str], contact_ids: list[str]) -> dict[str, Any
             "tags": names(form.get("tags", ""))}
 
 
+def policy_form(policy: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """A stored policy (the API's view) as the form shows it, and its contacts ticked.
+
+    >>> policy_form({"name": "web", "contact_ids": [3], "all_monitors": False,
+    ...              "monitor_names": ["shop", "api"], "tags": [], "version": 2})
+    ({'name': 'web', 'monitor_names': 'shop, api', 'tags': '', 'all_monitors': '', \
+'version': '2'}, ['3'])
+    """
+    return ({"name": policy["name"], "monitor_names": ", ".join(policy["monitor_names"]),
+             "tags": ", ".join(policy["tags"]),
+             "all_monitors": "1" if policy["all_monitors"] else "",
+             "version": str(policy["version"])}, [str(i) for i in policy["contact_ids"]])
+
+
 @router.get("/policies")
 async def policies_list(request: Request) -> Response:
     return await _page(request, {}, [], {})
@@ -78,4 +93,45 @@ async def delete_policy(request: Request, policy_id: Id) -> Response:
     _, who = await writer(request)
     async with write_transaction(database(request)) as conn:
         await api_policies.delete_policy(policy_id, who, conn, request, if_match=None)
+    return see_other("/policies")
+
+
+@router.get("/policies/{policy_id}")
+async def policy_page(request: Request, policy_id: Id) -> Response:
+    return await _edit_page(request, policy_id, None, [], {})
+
+
+async def _edit_page(request: Request, policy_id: int, form: dict[str, str] | None,
+                     chosen: list[str], errors: dict[str, str],
+                     status: int = 200) -> Response:
+    """The edit form: ``form`` is what was typed, else (None) the stored policy. A viewer
+    is refused the page, as the form would be refused them."""
+    who, user = await reader(request)
+    who.require("member", write=True)
+    async with database(request).connect() as conn:
+        policy = await api_policies.get_policy(policy_id, who, conn, Response())
+        contacts = (await api_contacts.list_contacts(who, conn, limit=SHOWN,
+                                                     cursor=None))["items"]
+    if form is None:
+        form, chosen = policy_form(policy)
+    return render(request, "edit_policy.html", {
+        "who": who, "user": user, "policy": policy, "contacts": contacts, "form": form,
+        "chosen": chosen, "errors": errors, "stale": status == 412}, status=status)
+
+
+@router.post("/policies/{policy_id}")
+async def save_policy(request: Request, policy_id: Id) -> Response:
+    """Every field of the form replaces the stored one; ``version`` is the If-Match."""
+    form, who = await writer(request)
+    chosen = await form_list(request, "contact_ids")
+    try:
+        async with write_transaction(database(request)) as conn:
+            await api_policies.patch_policy(policy_id, who, conn, request, Response(),
+                                            policy_values(form, chosen),
+                                            f'"{form.get("version", "")}"')
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        return await _edit_page(request, policy_id, form, chosen, field_errors(problem),
+                                problem.status)
     return see_other("/policies")
