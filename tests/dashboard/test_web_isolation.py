@@ -69,6 +69,9 @@ FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/policies"): {"name": "intruder", "all_monitors": "1"},
     ("POST", "/policies/{policy_id}"): {"name": "intruder", "all_monitors": "1",
                                         "version": "1"},
+    ("POST", "/maintenance/{window_id}"): {"name": "w", "schedule": "cron",
+                                           "cron": "0 3 * * *", "duration": "1h",
+                                           "all_monitors": "1", "version": "1"},
 }
 VALUES = {"action": "pause"}
 

@@ -1,5 +1,6 @@
 """Maintenance windows: the list, adding one (one-off start and end, or cron, duration and
-time zone; monitors by name, tag, or all), and deleting one. Windows are validated and
+time zone; monitors by name, tag, or all), editing one (with the version it was read at,
+so a change made meanwhile is refused) and deleting one. Windows are validated and
 stored by ``api.maintenance`` (the YAML spec, the audit, the configuration revision), so
 the dashboard, the API and ``dozor apply`` accept the same windows.
 
@@ -48,6 +49,33 @@ def window_body(form: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+def window_form(window: dict[str, Any]) -> dict[str, str]:
+    """A stored window (the API's view) as the form shows it. A one-off window's times are
+    wall times in its own time zone (the view's offset, if any, is that zone's).
+
+    >>> window_form({"name": "move", "start": "2030-01-05T22:00:00+01:00",
+    ...              "end": "2030-01-06T02:00:00", "timezone": "Europe/Warsaw",
+    ...              "monitors": ["shop", "api"], "version": 2})["start"]
+    '2030-01-05T22:00:00'
+    """
+    form = {"name": window["name"], "schedule": "cron" if window.get("cron") else "once",
+            "timezone": window.get("timezone") or "UTC", "version": str(window["version"]),
+            "all_monitors": "1" if window.get("all-monitors") else ""}
+    form |= {key: str(window.get(key) or "") for key in ("cron", "duration")}
+    form |= {key: str(window.get(key) or "")[:19] for key in ("start", "end")}
+    form |= {key: ", ".join(window.get(key) or []) for key in ("monitors", "tags")}
+    return form
+
+
+def _errors(problem: Problem) -> dict[str, str]:
+    """The problem's errors by the form's field names (the spec's ``all-monitors`` is the
+    form's ``all_monitors``)."""
+    errors = access.field_errors(problem)
+    if "all-monitors" in errors:
+        errors["all_monitors"] = errors.pop("all-monitors")
+    return errors
+
+
 async def _page(request: Request, form: dict[str, str], errors: dict[str, str],
                 status: int = 200) -> Response:
     who, user = await access.signed_in(request)
@@ -83,10 +111,7 @@ async def add_window(request: Request) -> Response:
             await api_maintenance.create_window(window_body(form), who, conn, request,
                                                 Response())
     except Problem as problem:
-        errors = access.field_errors(problem)
-        if "all-monitors" in errors:
-            errors["all_monitors"] = errors.pop("all-monitors")
-        return await _page(request, form, errors, status=problem.status)
+        return await _page(request, form, _errors(problem), status=problem.status)
     return access.see_other("/maintenance")
 
 
@@ -95,4 +120,43 @@ async def delete_window(request: Request, window_id: Id) -> Response:
     _, who = await _writer(request)
     async with write_transaction(access.database(request)) as conn:
         await api_maintenance.delete_window(window_id, who, conn, request, if_match=None)
+    return access.see_other("/maintenance")
+
+
+@router.get("/maintenance/{window_id}")
+async def window_page(request: Request, window_id: Id) -> Response:
+    return await _edit_page(request, window_id, None, {})
+
+
+async def _edit_page(request: Request, window_id: int, form: dict[str, str] | None,
+                     errors: dict[str, str], status: int = 200) -> Response:
+    """The edit form: ``form`` is what was typed, else (None) the stored window. A viewer
+    is refused the page, as the form would be refused them."""
+    who, user = await access.signed_in(request)
+    if who is None:
+        return access.to_login(request)
+    access.refuse_sub_account(who)
+    who.require("member", write=True)
+    async with access.database(request).connect() as conn:
+        window = await api_maintenance.get_window(window_id, who, conn, Response())
+    return render(request, "edit_window.html", {
+        "who": who, "user": user, "window": window,
+        "form": window_form(window) if form is None else form, "errors": errors,
+        "stale": status == 412}, status=status)
+
+
+@router.post("/maintenance/{window_id}")
+async def save_window(request: Request, window_id: Id) -> Response:
+    """The form replaces the window (a field left empty is dropped, as on adding one);
+    ``version`` is the If-Match."""
+    form, who = await _writer(request)
+    try:
+        async with write_transaction(access.database(request)) as conn:
+            await api_maintenance.replace_window(window_id, window_body(form), who, conn,
+                                                 request, Response(),
+                                                 f'"{form.get("version", "")}"')
+    except Problem as problem:
+        if problem.status == 404:
+            raise
+        return await _edit_page(request, window_id, form, _errors(problem), problem.status)
     return access.see_other("/maintenance")
