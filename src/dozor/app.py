@@ -15,6 +15,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import PlainTextResponse
 
 from dozor import __version__, web
+from dozor.api import ratelimit
 from dozor.api import routes as api_routes
 from dozor.api.problems import Problem
 from dozor.checks import get_check
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.notify = notify
     app.state.database = database
+    app.state.limits = ratelimit.limits_for(database)  # shared on PostgreSQL
     app.state.settings = settings
     _add_routes(app, engine)
     metrics_web.add_routes(app, engine, settings)

@@ -8,7 +8,6 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import insert
 
-from dozor.api import ratelimit
 from dozor.store import account_tables as a
 from dozor.store.db import create_engine
 from tests.api.conftest import PASSWORD, Person, audit_actions, bearer, log_in, sign_up
@@ -94,12 +93,12 @@ async def test_an_address_is_registered_once(client: httpx.AsyncClient, owner: P
 
 
 async def test_ten_wrong_passwords_lock_the_account_for_a_while(
-        client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
+        app: FastAPI, client: httpx.AsyncClient, owner: Person, database_url: str) -> None:
     wrong = {"email": owner.email, "password": "wrong password"}
-    ratelimit.clear_all()  # forget the fixture's log-in
+    await app.state.limits.clear()  # forget the fixture's log-in
     for _ in range(10):
         assert (await client.post("/api/v1/sessions", json=wrong)).status_code == 401
-    ratelimit.clear_all()  # the rate limit would answer first; the lock-out is the point
+    await app.state.limits.clear()  # the limit would answer first; the lock-out is the point
     right = await client.post("/api/v1/sessions", json={"email": owner.email,
                                                         "password": PASSWORD})
     assert right.status_code == 401

@@ -35,7 +35,7 @@ async def smtp() -> AsyncIterator[SmtpServer]:
 async def api(database_url: str, tmp_path: Path, engine: AsyncEngine, smtp: SmtpServer,
               monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of a running Dozor that sends email through ``smtp``."""
-    monkeypatch.setattr("dozor.api.accounts.LOGIN_BY_IP", RateLimit(30, 300.0))
+    monkeypatch.setattr("dozor.api.accounts.LOGIN_BY_IP", RateLimit("login_by_ip", 30, 300.0))
     await add_email_channel(engine, smtp.port)
     port = unused_port()
     base = f"http://127.0.0.1:{port}"

@@ -131,8 +131,9 @@ def base_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture
 def no_login_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     # Generated log-ins would soon be rate limited: that is a 429, not what is fuzzed.
-    monkeypatch.setattr("dozor.api.accounts.LOGIN_BY_IP", RateLimit(10**9, 1.0))
-    monkeypatch.setattr("dozor.api.accounts.LOGIN_BY_EMAIL", RateLimit(10**9, 1.0))
+    unlimited = RateLimit("login_unlimited", 10**9, 1.0)
+    monkeypatch.setattr("dozor.api.accounts.LOGIN_BY_IP", unlimited)
+    monkeypatch.setattr("dozor.api.accounts.LOGIN_BY_EMAIL", unlimited)
 
 
 def fuzz(operation: APIOperation, mode: GenerationMode, owner: Owner) -> None:

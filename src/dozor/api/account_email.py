@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,7 +26,7 @@ from dozor.store import accounts
 from dozor.store import notify_tables as n
 
 router = APIRouter(tags=["account"])
-RESEND_BY_USER = RateLimit(5, 3600.0)
+RESEND_BY_USER = RateLimit("confirmation_resends_by_user", 5, 3600.0)
 
 
 class EmailCode(BaseModel):
@@ -49,12 +49,12 @@ async def add_own_point(conn: AsyncConnection, org_id: int, name: str, email: st
 
 
 @router.post("/account/email/confirmation", status_code=202)
-async def send_confirmation(caller: Caller, conn: Connection,
+async def send_confirmation(request: Request, caller: Caller, conn: Connection,
                             settings: AppSettings) -> dict[str, Any]:
     """Send the confirmation of your address again (a code and a link)."""
     caller.require("viewer", write=True)
-    enforce((RESEND_BY_USER, f"user:{caller.user_id}"),
-            detail="too many confirmation requests; try again later")
+    await enforce(request, (RESEND_BY_USER, f"user:{caller.user_id}"),
+                  detail="too many confirmation requests; try again later")
     user = await _unconfirmed(conn, caller.user_id)
     now = datetime.now(UTC)
     point = await _own_point(conn, caller.org_id, user.email)

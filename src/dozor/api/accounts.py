@@ -39,10 +39,11 @@ from dozor.store import accounts
 from dozor.store import tables as t
 
 router = APIRouter(tags=["account"])
-LOGIN_BY_IP = RateLimit(30, 300.0)
-LOGIN_BY_EMAIL = RateLimit(10, 900.0)
-SIGNUP_BY_IP = RateLimit(10, 3600.0)  # each sign-up sends a message to the address given
-TOKENS_BY_USER = RateLimit(20, 3600.0)
+LOGIN_BY_IP = RateLimit("login_by_ip", 30, 300.0)
+LOGIN_BY_EMAIL = RateLimit("login_by_email", 10, 900.0)
+# Each sign-up sends a message to the address given.
+SIGNUP_BY_IP = RateLimit("signup_by_ip", 10, 3600.0)
+TOKENS_BY_USER = RateLimit("tokens_by_user", 20, 3600.0)
 LOCK_AFTER, LOCK_FOR = 10, timedelta(minutes=15)
 TRIAL = timedelta(days=14)
 DEFAULT_ORG = 1
@@ -80,7 +81,7 @@ async def sign_up(body: SignUp, request: Request, conn: Connection,
                   settings: AppSettings) -> dict[str, Any]:
     """Create a user (and, when sign-up is open, an organisation), and send the message
     that confirms the address. Then log in."""
-    enforce((SIGNUP_BY_IP, f"ip:{client_ip(request)}"))
+    await enforce(request, (SIGNUP_BY_IP, f"ip:{client_ip(request)}"))
     if await accounts.user_by_email(conn, body.email) is not None:
         raise Problem(409, "email: an account with this address exists",
                       errors=[{"field": "email", "message": "already registered"}])
@@ -117,8 +118,9 @@ async def log_in(body: LogIn, request: Request, response: Response,
     """Exchange email, password (and TOTP code or recovery code) for a session token (also
     set as a cookie)."""
     ip = client_ip(request) or "-"
-    enforce((LOGIN_BY_IP, f"ip:{ip}"), (LOGIN_BY_EMAIL, body.email.strip().lower()),
-            detail="too many log-in attempts; try again later")
+    await enforce(request, (LOGIN_BY_IP, f"ip:{ip}"),
+                  (LOGIN_BY_EMAIL, body.email.strip().lower()),
+                  detail="too many log-in attempts; try again later")
     user = await accounts.user_by_email(conn, body.email.strip().lower())
     now = datetime.now(UTC)
     if user is None or (user.locked_until is not None and user.locked_until > now) \
@@ -208,8 +210,8 @@ async def create_token(body: NewToken, request: Request, caller: Caller,
                        conn: Connection) -> dict[str, Any]:
     """A new API token, shown once. Read tokens for viewers; write tokens need member."""
     caller.require("member" if body.scope == "write" else "viewer", write=True)
-    enforce((TOKENS_BY_USER, f"user:{caller.user_id}"),
-            detail="too many tokens created lately; try again later")
+    await enforce(request, (TOKENS_BY_USER, f"user:{caller.user_id}"),
+                  detail="too many tokens created lately; try again later")
     now = datetime.now(UTC)
     token = new_token()
     expires = now + timedelta(days=body.expires_in_days) if body.expires_in_days else None

@@ -37,7 +37,8 @@ from dozor.store import tables as t
 from dozor.validation import Label
 
 router = APIRouter(tags=["members"], dependencies=[personal_reads.recorded("members")])
-ADDS_BY_ORG = RateLimit(20, 3600.0)  # each sends an email to an address an admin typed
+# Each sends an email to an address an admin typed.
+ADDS_BY_ORG = RateLimit("member_adds_by_org", 20, 3600.0)
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -98,8 +99,8 @@ async def add_member(body: NewMember, request: Request, response: Response, call
     if user is not None and await accounts.membership(conn, user.id, caller.org_id):
         raise Problem(409, "email: already a member",
                       errors=[{"field": "email", "message": "already a member"}])
-    enforce((ADDS_BY_ORG, f"org:{caller.org_id}"),
-            detail="too many people added lately; try again later")
+    await enforce(request, (ADDS_BY_ORG, f"org:{caller.org_id}"),
+                  detail="too many people added lately; try again later")
     now = datetime.now(UTC)
     user_id = user.id if user is not None else await _invite(conn, body, now)
     # Someone invited elsewhere who never chose a password gets an invitation too.

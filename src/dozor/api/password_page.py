@@ -18,7 +18,6 @@ from pydantic import ValidationError
 from dozor.api.deps import Connection
 from dozor.api.passwords import ResetConfirm, reset_password
 from dozor.api.problems import Problem
-from dozor.api.security import client_ip
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Dozor</title>
@@ -50,7 +49,7 @@ def add_routes(app: FastAPI) -> None:
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         try:
             body = ResetConfirm(token=form.get("token", ""), password=form.get("password", ""))
-            await reset_password(conn, body.token, body.password, client_ip(request))
+            await reset_password(request, conn, body.token, body.password)
         except ValidationError as error:
             reason = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in error.errors())
             return _page("Not changed", reason, form=True, status=422)

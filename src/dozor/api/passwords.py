@@ -35,10 +35,11 @@ from dozor.store import accounts
 router = APIRouter(tags=["account"])
 RESET_LIFETIME = timedelta(hours=1)
 INVITE_LIFETIME = timedelta(days=7)
-RESET_BY_IP = RateLimit(10, 3600.0)
-RESET_BY_EMAIL = RateLimit(3, 3600.0)
-CONFIRM_BY_IP = RateLimit(30, 3600.0)
-CHANGE_BY_USER = RateLimit(10, 900.0)  # current passwords guessed with a stolen session
+RESET_BY_IP = RateLimit("reset_by_ip", 10, 3600.0)
+RESET_BY_EMAIL = RateLimit("reset_by_email", 3, 3600.0)
+CONFIRM_BY_IP = RateLimit("reset_confirm_by_ip", 30, 3600.0)
+# Current passwords guessed with a stolen session.
+CHANGE_BY_USER = RateLimit("password_change_by_user", 10, 900.0)
 SAME_ANSWER = "if an account has this address, a message with a reset token is on its way"
 
 
@@ -82,8 +83,8 @@ async def request_reset(body: ResetRequest, request: Request, conn: Connection,
                         settings: AppSettings) -> dict[str, str]:
     """Email a password reset token to this address, if it has an account. The answer is
     the same either way."""
-    enforce((RESET_BY_IP, f"ip:{client_ip(request)}"), (RESET_BY_EMAIL, body.email),
-            detail="too many reset requests; try again later")
+    await enforce(request, (RESET_BY_IP, f"ip:{client_ip(request)}"),
+                  (RESET_BY_EMAIL, body.email), detail="too many reset requests; try again later")
     user = await accounts.user_by_email(conn, body.email)
     org_id = await accounts.home_org(conn, user.id) if user is not None else None
     if user is not None and org_id is not None:  # no organisation: nothing to log in to
@@ -100,14 +101,15 @@ async def request_reset(body: ResetRequest, request: Request, conn: Connection,
 async def confirm_reset(body: ResetConfirm, request: Request, conn: Connection) -> None:
     """Set a new password with the token from a reset (or invitation) email. Every session
     of the account ends; log in again."""
-    await reset_password(conn, body.token, body.password, client_ip(request))
+    await reset_password(request, conn, body.token, body.password)
 
 
-async def reset_password(conn: AsyncConnection, token: str, password: str,
-                         ip: str | None) -> None:
+async def reset_password(request: Request, conn: AsyncConnection, token: str,
+                         password: str) -> None:
     """Spend a reset or invitation token and set the password; a 422 problem for a token
     that is unknown, used or expired."""
-    enforce((CONFIRM_BY_IP, f"ip:{ip}"))
+    ip = client_ip(request)
+    await enforce(request, (CONFIRM_BY_IP, f"ip:{ip}"))
     now = datetime.now(UTC)
     e = a.email_tokens.c
     spent = (await conn.execute(
@@ -146,8 +148,8 @@ async def change_password(body: PasswordChange, request: Request, caller: Caller
                           conn: Connection) -> None:
     """Change your password (the current one is needed). Your other sessions end."""
     caller.require("viewer", write=True)
-    enforce((CHANGE_BY_USER, f"user:{caller.user_id}"),
-            detail="too many attempts; try again later")
+    await enforce(request, (CHANGE_BY_USER, f"user:{caller.user_id}"),
+                  detail="too many attempts; try again later")
     user = await accounts.user(conn, caller.user_id)
     if not check_password(user.password_hash, body.current_password):
         raise invalid([("current_password", "wrong password")])

@@ -30,7 +30,8 @@ from dozor.store import accounts
 
 router = APIRouter(tags=["account"])
 RECOVERY_CODES = 10
-STOP_BY_USER = RateLimit(10, 900.0)  # codes guessed with a stolen session
+# Codes guessed with a stolen session.
+STOP_BY_USER = RateLimit("two_factor_stop_by_user", 10, 900.0)
 
 
 class Code(BaseModel):
@@ -144,7 +145,7 @@ async def stop_two_factor(body: SecondFactor, request: Request, caller: Caller,
                           conn: Connection) -> None:
     """Turn two-factor log-in off: needs a current code (or a recovery code)."""
     caller.require("viewer", write=True)
-    enforce((STOP_BY_USER, f"user:{caller.user_id}"))
+    await enforce(request, (STOP_BY_USER, f"user:{caller.user_id}"))
     user = await accounts.user(conn, caller.user_id)
     if user.totp_enabled_at is None:
         raise Problem(409, "two-factor log-in is off already")

@@ -101,6 +101,8 @@ NOT_EXPORTED = {
     "probes": "the operator's remote checking agents, shared by every organisation",
     "server_nodes": "the installation's running server processes and their heartbeats",
     "monitor_leases": "which server process checks which monitor (bookkeeping)",
+    "rate_limit_hits": "keyed digests of the IP addresses, addresses and ids that hit a "
+                       "rate limit lately, of no organisation; gone within two hours",
     "late_hours": "the rollup job's list of hours to roll up again (goes with the "
                   "monitor); the results and rollups it points at are exported",
 }

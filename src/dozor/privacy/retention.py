@@ -11,6 +11,9 @@
   that expired, or were used, more than ``GRACE`` ago. The grace keeps a recent log-in
   history for a security review and lets a late click be answered "expired", not
   "unknown".
+- The rate limits' hits (``rate_limit_hits``, PostgreSQL) once they stop counting: no
+  grace, so a digest of an IP or address is kept its limit's window (an hour at most)
+  plus the job's period.
 - Then raw results, rollups and closed incidents by their own windows
   (``store.retention``).
 
@@ -81,6 +84,7 @@ class Report:
     sessions: int = 0
     email_tokens: int = 0
     verifications: int = 0
+    rate_limit_hits: int = 0
     prune: PruneReport = field(default_factory=PruneReport)
 
     def lines(self) -> list[str]:
@@ -90,7 +94,8 @@ class Report:
                 f"organisations: {len(self.organisations) - len(failed)}",
                 f"messages: {self.messages}", f"sessions: {self.sessions}",
                 f"email tokens: {self.email_tokens}",
-                f"confirmation codes: {self.verifications}", *self.prune.lines()]
+                f"confirmation codes: {self.verifications}",
+                f"rate-limit hits: {self.rate_limit_hits}", *self.prune.lines()]
 
 
 async def run(engine: AsyncEngine, windows: Windows, now: datetime, *,
@@ -105,6 +110,7 @@ async def run(engine: AsyncEngine, windows: Windows, now: datetime, *,
     report.messages = await old_messages(engine, now - windows.messages, dry_run)
     report.sessions, report.email_tokens, report.verifications = \
         await housekeeping(engine, now, dry_run)
+    report.rate_limit_hits = await expired_hits(engine, now, dry_run)
     report.prune = await prune(engine, windows.prune, now, dry_run)
     return report
 
@@ -191,6 +197,13 @@ async def housekeeping(engine: AsyncEngine, now: datetime,
             await _in_chunks(engine, a.email_tokens, e.token_hash,
                              (e.expires_at < before) | (e.used_at < before), dry_run),
             await _in_chunks(engine, n.verifications, v.id, v.expires_at < before, dry_run))
+
+
+async def expired_hits(engine: AsyncEngine, now: datetime, dry_run: bool) -> int:
+    """Remove the rate limits' hits that stopped counting (on PostgreSQL; ``api.ratelimit``):
+    a row, which holds a digest of an IP or address, lives its window plus a period."""
+    h = a.rate_limit_hits.c
+    return await _in_chunks(engine, a.rate_limit_hits, h.id, h.expires_at <= now, dry_run)
 
 
 async def _in_chunks(engine: AsyncEngine, table: Table, key: Column[Any],

@@ -106,3 +106,16 @@ audit_log = Table(
     Column("detail", JSON),
     Index("ix_audit_log_org_at", "org_id", "at"),
 )
+
+# Hits of the rate limits on PostgreSQL, where every node counts them here (``api.ratelimit``,
+# migration 0023): one row per allowed hit, until it stops counting. The key (an IP
+# address, an email address, a user's id) is stored as ``keys.digest("ratelimit:<name>",
+# key)`` only; the retention job deletes expired rows. Empty on SQLite (counted in memory).
+rate_limit_hits = Table(
+    "rate_limit_hits", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(40), nullable=False),  # the limit's (RateLimit.name)
+    Column("key_digest", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),  # the hit's time plus the window
+    Index("ix_rate_limit_hits_key", "name", "key_digest", "expires_at"),
+)

@@ -38,8 +38,8 @@ from dozor.web.svg import uptime_bar
 router = APIRouter(include_in_schema=False)
 # A person subscribes once or twice; more from one client or to one address is a tool
 # mailing strangers through us.
-PER_CLIENT = RateLimit(10, 3600.0)
-PER_ADDRESS = RateLimit(3, 3600.0)
+PER_CLIENT = RateLimit("subscribe_by_client", 10, 3600.0)
+PER_ADDRESS = RateLimit("subscribe_by_address", 3, 3600.0)
 
 
 def _database(request: Request) -> AsyncEngine:
@@ -105,7 +105,8 @@ async def subscribe(slug: str, request: Request) -> Response:
             return render(request, "not_found.html", {}, status=404)
         try:
             email = normalise_address("email", form.get("email", ""))
-            enforce((PER_CLIENT, client_ip(request) or "-"), (PER_ADDRESS, email))
+            await enforce(request, (PER_CLIENT, client_ip(request) or "-"),
+                          (PER_ADDRESS, email))
         except AddressError:
             return await _show(request, conn, page, error="address", status=422)
         except Problem as problem:  # too many requests
