@@ -143,3 +143,23 @@ async def test_on_sqlite_the_limits_stay_in_memory(sqlite_url: str, tmp_path: Pa
         stored = (await conn.execute(select(a.rate_limit_hits))).all()
     await app.state.database.dispose()
     assert answers == [401] * 10 + [429] and stored == []
+
+
+@pytest.mark.postgres
+async def test_a_limited_request_never_waits_on_the_pool_it_holds(
+        postgres_url: str, tmp_path: Path) -> None:
+    """The check's connection is not the request's pool's: with one pooled connection,
+    held by the request itself, a log-in is still answered (it waited out the pool's
+    timeout, then failed, when the check took a second connection from that pool)."""
+    app = create_app(settings_of(postgres_url, tmp_path))
+    await app.state.database.dispose()
+    app.state.database = create_engine(postgres_url, pool_size=1, max_overflow=0,
+                                       pool_timeout=2)
+    app.state.limits = ratelimit.limits_for(app.state.database)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url=PUBLIC_URL) as client:
+            answer = await client.post("/api/v1/sessions", json=WRONG)
+        assert answer.status_code == 401, answer.text
+    finally:
+        await app.state.database.dispose()

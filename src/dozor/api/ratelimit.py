@@ -37,10 +37,12 @@ from datetime import timedelta
 from fastapi import Request
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import NullPool
 
 from dozor.api.problems import Problem
 from dozor.privacy import keys
 from dozor.store.account_tables import rate_limit_hits
+from dozor.store.db import create_engine
 
 _ALL: weakref.WeakSet[RateLimit] = weakref.WeakSet()
 LOCK_CLASS = 0x646F7A6F  # "dozo": the advisory locks' first key (two-key space)
@@ -99,7 +101,13 @@ class SharedLimits:
     """Hits counted in ``rate_limit_hits``, shared by every node of the database."""
 
     def __init__(self, database: AsyncEngine) -> None:
-        self.database = database
+        # Connections of their own, not from the app's pool: a check runs inside a request
+        # that holds a pooled connection already, so a flood of limited requests taking
+        # every pooled connection would each wait for a second one that never comes.
+        # Unpooled, a check opens one and closes it (a few ms, on routes that hash a
+        # password anyway); there are at most as many as the pool's requests at once.
+        self.database = create_engine(
+            database.url.render_as_string(hide_password=False), poolclass=NullPool)
 
     async def hit(self, checks: Checks) -> float | None:
         """As :meth:`MemoryLimits.hit`; the hits allowed commit even when one is refused."""
