@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from dozor.store import tables as t
 from tests.api import seed
@@ -209,3 +209,17 @@ async def test_a_viewer_has_no_edit_link_and_cannot_edit(
         "name": "viewer's", "version": str(window["version"])})
     assert refused.status_code == 403 and "this needs the member role" in refused.text
     assert await stored(client, owner, window["id"]) == before
+
+
+async def test_a_window_from_a_monitors_file_says_the_next_apply_puts_it_back(
+        client: httpx.AsyncClient, owner: Person, owner_browser: Browser,
+        database_url: str) -> None:
+    window = await nightly(client, owner, owner_browser)
+    path = f"/maintenance/{window['id']}"
+    notice = "comes from a monitors file (dozor apply)"
+    assert notice not in (await owner_browser.get(path)).text
+    async with seed.database(database_url) as db:
+        await db.execute(update(t.maintenance_windows)
+                         .where(t.maintenance_windows.c.id == window["id"])
+                         .values(managed_by="yaml"))
+    assert notice in (await owner_browser.get(path)).text
