@@ -102,10 +102,7 @@ def latency_chart(points: Sequence[PhasePoint], start: float, end: float,
             y -= h
             parts.append(f'<rect class="p-{phase}" x="{x:.1f}" y="{y:.1f}" '
                          f'width="{column:.1f}" height="{h:.1f}"/>')
-    axis = (f'<text x="0" y="10" class="axis">{top:.0f} ms</text>'
-            f'<line class="axis" x1="0" y1="{plot}" x2="{width}" y2="{plot}"/>')
-    return (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="{escape(label)}">{axis}{"".join(parts)}</svg>')
+    return _latency_frame(width, height, plot, top, label, parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +170,13 @@ def location_chart(series: Sequence[Series], start: float, end: float,
         drawn = f'<path d="{"".join(path)}"/>' if path else ""
         groups.append(f'<g class="series l{colour}" data-location="{name}"><title>{name}'
                       f'</title>{drawn}{"".join(fails)}</g>')
+    return _latency_frame(width, height, plot, top, label, groups)
+
+
+def _latency_frame(width: int, height: int, plot: int, top: float, label: str,
+                   drawn: list[str]) -> str:
+    """A latency chart around what is ``drawn``: its scale's label and its baseline."""
     axis = (f'<text x="0" y="10" class="axis">{top:.0f} ms</text>'
             f'<line class="axis" x1="0" y1="{plot}" x2="{width}" y2="{plot}"/>')
     return (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="{escape(label)}">{axis}{"".join(groups)}</svg>')
+            f'aria-label="{escape(label)}">{axis}{"".join(drawn)}</svg>')
